@@ -1,0 +1,1 @@
+"""Tests of the ROS-free perception core (emotion_recognition.core)."""
