@@ -1,0 +1,236 @@
+"""The built-in sample: a short camera-like sequence made from real public-domain photographs.
+
+Nothing is downloaded and nothing big is committed: the frames are composed at run time, deterministically,
+from photographs that installed packages ship:
+
+* Faces: NASA's portrait of astronaut Eileen Collins (``skimage.data.astronaut()``, public domain, NASA)
+  and the U.S. Navy's portrait of Commodore Grace Hopper (matplotlib's ``sample_data/grace_hopper.jpg``,
+  public domain, U.S. Navy).
+* Backgrounds: SpaceX's rocket launch (``skimage.data.rocket()``, released into the public domain), the
+  cameraman (``skimage.data.camera()``, CC0, Lav Varshney) and a brick wall (``skimage.data.brick()``,
+  CC0). OpenCV's frontal-face Haar cascade finds no face in any of them.
+
+The sequence (:data:`SAMPLE_FRAME_COUNT` frames of 640x480 at :data:`SAMPLE_FPS`) has one face moving and
+growing, two faces together, a stretch with no face at all, and a face zooming in, like a person walking
+past a robot's camera. Every frame carries the boxes where faces were pasted, so tests and the demo can
+check what was found.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from emotion_recognition.core.types import Box
+
+SAMPLE_WIDTH: int = 640
+SAMPLE_HEIGHT: int = 480
+SAMPLE_FPS: float = 15.0
+SAMPLE_FRAME_ID: str = "sample_camera_optical_frame"
+# Stamp of the first frame (2026-01-01T00:00:00Z): fixed, so that the sample bag is byte-identical.
+SAMPLE_START_NS: int = 1_767_225_600_000_000_000
+
+ASTRONAUT = "astronaut"
+GRACE_HOPPER = "grace_hopper"
+
+# Face boxes in the original photographs (forehead to chin, cheek to cheek), in their pixels.
+_FACE_BOXES: dict[str, Box] = {
+    ASTRONAUT: Box(178, 70, 94, 104),
+    GRACE_HOPPER: Box(162, 140, 206, 192),
+}
+# Head context cut out around the face, as a fraction of the face size on each side.
+_HEAD_CONTEXT = 0.55
+# Width of the soft edge of the pasted head, as a fraction of the patch's smaller side.
+_FEATHER = 0.12
+
+
+@dataclass(frozen=True)
+class _Segment:
+    """A run of frames: one background panned from ``pan[0]`` to ``pan[1]`` (fractions of the free
+    travel) and faces moving linearly from their start to their end placement."""
+
+    frames: int
+    background: str
+    pan: tuple[float, float]
+    # (photo, mirrored, (x, y, face width) at start, (x, y, face width) at end); x, y = face box centre.
+    faces: tuple[tuple[str, bool, tuple[float, float, float], tuple[float, float, float]], ...]
+
+
+_SEGMENTS: tuple[_Segment, ...] = (
+    # One person walks in from the left and comes closer.
+    _Segment(18, "rocket", (0.0, 0.5), ((ASTRONAUT, False, (170, 230, 100), (400, 250, 140)),)),
+    # Two people side by side.
+    _Segment(
+        18,
+        "camera",
+        (0.2, 0.8),
+        (
+            (ASTRONAUT, True, (180, 220, 110), (200, 230, 120)),
+            (GRACE_HOPPER, False, (460, 230, 105), (440, 220, 115)),
+        ),
+    ),
+    # Nobody in view.
+    _Segment(8, "brick", (0.0, 1.0), ()),
+    # Someone steps up to the camera.
+    _Segment(16, "rocket", (1.0, 0.6), ((GRACE_HOPPER, False, (330, 250, 90), (320, 240, 170)),)),
+)
+
+SAMPLE_FRAME_COUNT: int = sum(segment.frames for segment in _SEGMENTS)
+
+
+@dataclass(frozen=True)
+class SampleFrame:
+    """One frame of the sample: the BGR image, its capture stamp and where faces were pasted."""
+
+    index: int
+    stamp_ns: int
+    image: np.ndarray
+    face_boxes: tuple[Box, ...]
+
+
+@functools.lru_cache(maxsize=None)
+def _photo(name: str) -> np.ndarray:
+    """A photograph as a read-only BGR uint8 array."""
+    if name == GRACE_HOPPER:
+        import matplotlib.cbook
+
+        path = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise FileNotFoundError(f"matplotlib's sample photograph is missing: {path}")
+    else:
+        import skimage.data
+
+        image = np.asarray(getattr(skimage.data, name)())
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        else:
+            image = cv2.cvtColor(image[..., :3], cv2.COLOR_RGB2BGR)
+    image = np.ascontiguousarray(image)
+    image.setflags(write=False)
+    return image
+
+
+@functools.lru_cache(maxsize=None)
+def _background(name: str) -> np.ndarray:
+    """A background photograph scaled to cover a frame 25% larger than the sample (room to pan)."""
+    image = _photo(name)
+    target_w, target_h = int(SAMPLE_WIDTH * 1.25), int(SAMPLE_HEIGHT * 1.25)
+    scale = max(target_w / image.shape[1], target_h / image.shape[0])
+    size = (max(target_w, round(image.shape[1] * scale)), max(target_h, round(image.shape[0] * scale)))
+    resized = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    resized.setflags(write=False)
+    return resized
+
+
+@functools.lru_cache(maxsize=None)
+def _head(name: str) -> tuple[np.ndarray, np.ndarray, Box]:
+    """The head cut out of a face photograph: BGR patch, float alpha mask (soft ellipse), face box."""
+    image = _photo(name)
+    face = _FACE_BOXES[name]
+    mx, my = round(face.width * _HEAD_CONTEXT), round(face.height * _HEAD_CONTEXT)
+    region = Box(face.x - mx, face.y - my, face.width + 2 * mx, face.height + 2 * my).clamped(
+        image.shape[1], image.shape[0]
+    )
+    patch = image[region.y : region.y + region.height, region.x : region.x + region.width].copy()
+    alpha = np.zeros(patch.shape[:2], np.float32)
+    centre = (region.width // 2, region.height // 2)
+    cv2.ellipse(alpha, centre, (region.width // 2 - 2, region.height // 2 - 2), 0, 0, 360, 1.0, -1)
+    blur = max(3, int(min(region.width, region.height) * _FEATHER) | 1)
+    alpha = cv2.GaussianBlur(alpha, (blur, blur), 0)
+    local = Box(face.x - region.x, face.y - region.y, face.width, face.height)
+    return patch, alpha, local
+
+
+def _paste_head(frame: np.ndarray, name: str, mirror: bool, cx: float, cy: float, face_w: float) -> Box:
+    """Blend a head into ``frame`` (in place) with its face box centred at (cx, cy) and ``face_w``
+    pixels wide; returns the face box in frame pixels, clipped to the frame."""
+    patch, alpha, local = _head(name)
+    scale = face_w / local.width
+    size = (max(1, round(patch.shape[1] * scale)), max(1, round(patch.shape[0] * scale)))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    patch = cv2.resize(patch, size, interpolation=interpolation)
+    alpha = cv2.resize(alpha, size, interpolation=cv2.INTER_LINEAR)
+    fx, fy = local.x * scale, local.y * scale
+    fw, fh = local.width * scale, local.height * scale
+    if mirror:
+        patch, alpha = patch[:, ::-1], alpha[:, ::-1]
+        fx = size[0] - fx - fw
+    ox, oy = round(cx - fw / 2 - fx), round(cy - fh / 2 - fy)
+    height, width = frame.shape[:2]
+    x0, y0 = max(ox, 0), max(oy, 0)
+    x1, y1 = min(ox + size[0], width), min(oy + size[1], height)
+    if x1 > x0 and y1 > y0:
+        a = alpha[y0 - oy : y1 - oy, x0 - ox : x1 - ox, None]
+        src = patch[y0 - oy : y1 - oy, x0 - ox : x1 - ox].astype(np.float32)
+        dst = frame[y0:y1, x0:x1].astype(np.float32)
+        frame[y0:y1, x0:x1] = np.clip(src * a + dst * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
+    return Box(round(ox + fx), round(oy + fy), round(fw), round(fh)).clamped(width, height)
+
+
+def _lerp(a: float, b: float, t: float) -> float:
+    return a + (b - a) * t
+
+
+def sample_frames(count: int | None = None) -> Iterator[SampleFrame]:
+    """Yield the built-in sample's frames (640x480 BGR uint8), deterministically.
+
+    Args:
+        count: how many frames to yield; ``None`` gives the whole sequence (:data:`SAMPLE_FRAME_COUNT`),
+            a larger number repeats it (with stamps that keep increasing).
+    """
+    total = SAMPLE_FRAME_COUNT if count is None else int(count)
+    if total < 0:
+        raise ValueError(f"frame count must not be negative, got {count}")
+    period_ns = round(1e9 / SAMPLE_FPS)
+    index = 0
+    while index < total:
+        for segment in _SEGMENTS:
+            for i in range(segment.frames):
+                if index >= total:
+                    return
+                t = i / max(segment.frames - 1, 1)
+                background = _background(segment.background)
+                free_x = background.shape[1] - SAMPLE_WIDTH
+                free_y = background.shape[0] - SAMPLE_HEIGHT
+                pan = _lerp(segment.pan[0], segment.pan[1], t)
+                x0, y0 = round(free_x * pan), round(free_y * (0.5 + 0.3 * (pan - 0.5)))
+                frame = background[y0 : y0 + SAMPLE_HEIGHT, x0 : x0 + SAMPLE_WIDTH].copy()
+                boxes = tuple(
+                    _paste_head(
+                        frame, name, mirror,
+                        _lerp(start[0], end[0], t), _lerp(start[1], end[1], t), _lerp(start[2], end[2], t),
+                    )
+                    for name, mirror, start, end in segment.faces
+                )
+                yield SampleFrame(index, SAMPLE_START_NS + index * period_ns, frame, boxes)
+                index += 1
+
+
+def write_sample_bag(
+    path: Path | str,
+    storage: str = "sqlite3",
+    compressed: bool = False,
+    topic: str = "/camera/image_raw",
+    count: int | None = None,
+) -> Path:
+    """Write the built-in sample as a rosbag2 directory (as ``ros2 bag record`` would) and return its path.
+
+    Args:
+        path: the bag directory to create (must not exist).
+        storage: ``"sqlite3"`` or ``"mcap"``.
+        compressed: write ``sensor_msgs/CompressedImage`` (JPEG) instead of ``sensor_msgs/Image`` (bgr8).
+        topic: the image topic name.
+        count: number of frames (see :func:`sample_frames`).
+    """
+    from emotion_recognition.tools.bagio import write_image_bag
+
+    frames = ((frame.image, frame.stamp_ns) for frame in sample_frames(count))
+    return write_image_bag(
+        path, frames, topic=topic, storage=storage, compressed=compressed, frame_id=SAMPLE_FRAME_ID
+    )
