@@ -1,0 +1,82 @@
+"""Command-line interface: ``python -m training {train,evaluate,export} ...``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+from training.train import TrainConfig
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True,
+                        help="fer2013.csv(.gz), a prepared .npz, or a <split>/<emotion>/*.png folder")
+    parser.add_argument("--ferplus", default=None, help="FER+ fer2013new.csv: use its votes as (soft) labels")
+    parser.add_argument("--skip-bad-rows", action="store_true",
+                        help="count and skip malformed rows instead of stopping at the first one")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = TrainConfig(data="", run_dir="")
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a model; checkpoints every epoch, resumable")
+    _add_data_arguments(train)
+    train.add_argument("--run-dir", required=True, help="folder for checkpoints, logs and the best model")
+    train.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    train.add_argument("--max-minutes", type=float, default=None,
+                       help="stop cleanly after the epoch that passes this wall time (resume later)")
+    for field in dataclasses.fields(TrainConfig):
+        if field.name in ("data", "run_dir", "ferplus", "skip_bad_rows"):
+            continue
+        default = getattr(defaults, field.name)
+        kind = type(default) if default is not None else str
+        train.add_argument(f"--{field.name.replace('_', '-')}", type=kind, default=default,
+                           help=f"default: {default}")
+
+    evaluate = commands.add_parser("evaluate", help="metrics, confusion matrix and calibration on a split")
+    evaluate.add_argument("--model", required=True, help=".keras or .tflite model")
+    _add_data_arguments(evaluate)
+    evaluate.add_argument("--split", default="PrivateTest", help="Training, PublicTest or PrivateTest")
+    evaluate.add_argument("--out", required=True, help="folder for metrics JSON and plots")
+
+    export = commands.add_parser("export", help=".keras, float .tflite and checked int8 .tflite")
+    export.add_argument("--model", required=True, help="the trained network (a run's best.keras)")
+    _add_data_arguments(export)
+    export.add_argument("--out", required=True, help="output folder (e.g. models/)")
+    export.add_argument("--name", default="emotion_model", help="file stem of the exported models")
+    export.add_argument("--calibration-images", type=int, default=2000,
+                        help="training images used to calibrate int8 quantisation")
+    export.add_argument("--max-int8-drop", type=float, default=0.5,
+                        help="fail when int8 PublicTest accuracy is this many points below float")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "train":
+        from training.train import train
+
+        config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+        best = train(config, resume=args.resume, max_minutes=args.max_minutes)
+        print(f"best model: {best}")
+    elif args.command == "evaluate":
+        from training.evaluate import evaluate_to_folder
+
+        metrics = evaluate_to_folder(args.model, args.data, args.split, args.out,
+                                     ferplus=args.ferplus, skip_bad_rows=args.skip_bad_rows)
+        print(f"{args.split}: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, "
+              f"ECE {metrics['expected_calibration_error']:.4f} -> {args.out}")
+    elif args.command == "export":
+        from training.export import export_all
+
+        export_all(args.model, args.data, args.out, name=args.name, ferplus=args.ferplus,
+                   skip_bad_rows=args.skip_bad_rows, calibration_images=args.calibration_images,
+                   max_int8_drop=args.max_int8_drop)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
