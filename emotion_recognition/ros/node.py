@@ -1,0 +1,601 @@
+"""The ``emotion_recognition`` lifecycle node: camera images in; emotions, detections, an annotated
+image and diagnostics out.
+
+The node turns messages into calls to :class:`emotion_recognition.core.pipeline.EmotionPipeline` and
+results into messages; the algorithm lives in the core. Threading: the image callback (executor thread)
+only stores the newest message in a one-slot mailbox, counting the message it replaces as dropped; a
+worker thread converts, processes and publishes. Memory is therefore bounded by one pending and one
+in-flight frame whatever the input rate.
+
+Lifecycle: ``__init__`` declares the parameters (:mod:`emotion_recognition.ros.parameters`),
+``on_configure`` validates them and loads the model (a missing or broken model fails the transition
+with a readable message, the process stays up), ``on_activate`` creates the image subscription, the
+publishers and the worker, ``on_deactivate`` / ``on_cleanup`` undo that. With ``autostart`` (default)
+the node configures and activates itself on start.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from emotion_msgs.msg import FaceEmotionArray
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    SetParametersResult,
+)
+from rclpy.exceptions import (
+    InvalidParameterTypeException,
+    InvalidParameterValueException,
+)
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage, Image
+
+from emotion_recognition.core.classifier import EmotionClassifier, ModelLoadError
+from emotion_recognition.core.image import InvalidImageError
+from emotion_recognition.core.pipeline import EmotionPipeline
+from emotion_recognition.ros import parameters as params
+from emotion_recognition.ros.image_conversion import (
+    ORDER_RGB,
+    ORDER_RGBA,
+    ImageConversionError,
+    bgr_array_to_image_msg,
+    compressed_msg_to_array,
+    image_msg_to_array,
+)
+from emotion_recognition.ros.messages import to_detection_array, to_face_emotion_array
+from emotion_recognition.spec import EMOTION_LABELS
+
+NODE_NAME = "emotion_recognition"
+PACKAGE_NAME = "emotion_recognition"
+SHIPPED_MODEL_FILE = "emotion_model_int8.tflite"
+
+DIAGNOSTICS_PERIOD_S = 1.0
+# A bad-input cause is logged at its first occurrence, then at most once per this many seconds.
+BAD_INPUT_LOG_PERIOD_S = 10.0
+# Output queue depth: results are small, and a slow consumer should get recent ones.
+OUTPUT_QUEUE_DEPTH = 10
+WORKER_JOIN_TIMEOUT_S = 5.0
+
+
+def model_search_paths() -> list[Path]:
+    """Where the shipped model is looked for, in order: the installed package's share directory (found
+    through the ament index), then ``models/`` of the source checkout this module belongs to."""
+    candidates = []
+    try:
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+
+        try:
+            candidates.append(Path(get_package_share_directory(PACKAGE_NAME)) / "models" / SHIPPED_MODEL_FILE)
+        except PackageNotFoundError:
+            pass
+    except ImportError:  # ament_index_python is part of every ROS install; tolerate its absence
+        pass
+    candidates.append(Path(__file__).resolve().parents[2] / "models" / SHIPPED_MODEL_FILE)
+    return candidates
+
+
+def resolve_model_path(model_path: str) -> tuple[Path | None, str]:
+    """The model file to load for the ``model_path`` parameter, or ``(None, reason)`` when none exists.
+
+    An empty ``model_path`` means the shipped model (see :func:`model_search_paths`).
+    """
+    if model_path.strip():
+        path = Path(model_path).expanduser()
+        if path.is_file():
+            return path, ""
+        return None, f"model file {str(path)!r} (parameter model_path) does not exist or is not a file"
+    candidates = model_search_paths()
+    for path in candidates:
+        if path.is_file():
+            return path, ""
+    searched = ", ".join(repr(str(p)) for p in candidates)
+    return None, f"the shipped model {SHIPPED_MODEL_FILE} was not found (looked in {searched}); set model_path"
+
+
+def descriptor_for(spec: params.ParameterSpec) -> ParameterDescriptor:
+    """The ROS parameter descriptor (description, constraints, range) of a table entry."""
+    descriptor = ParameterDescriptor(name=spec.name, description=spec.description)
+    constraints = []
+    if spec.range_text:
+        constraints.append(spec.range_text)
+    constraints.append(
+        "changeable at run time" if spec.when == params.RUNTIME else "read on configure"
+    )
+    descriptor.additional_constraints = "; ".join(constraints)
+    if isinstance(spec.default, float) and spec.minimum is not None and spec.maximum is not None:
+        descriptor.floating_point_range = [
+            FloatingPointRange(from_value=float(spec.minimum), to_value=float(spec.maximum), step=0.0)
+        ]
+    elif (
+        isinstance(spec.default, int)
+        and not isinstance(spec.default, bool)
+        and spec.minimum is not None
+        and spec.maximum is not None
+    ):
+        descriptor.integer_range = [
+            IntegerRange(from_value=int(spec.minimum), to_value=int(spec.maximum), step=1)
+        ]
+    return descriptor
+
+
+class CauseThrottle:
+    """Decides when a repeated problem is logged: the first time for each cause, then at most once per
+    ``period_s`` per cause, reporting how many were not logged in between."""
+
+    def __init__(self, period_s: float) -> None:
+        self._period_s = period_s
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def should_log(self, cause: str, now: float) -> tuple[bool, int]:
+        """Return ``(log_it, suppressed_since_last_log)`` for one occurrence of ``cause`` at ``now``."""
+        last = self._last.get(cause)
+        if last is None or now - last >= self._period_s:
+            suppressed = self._suppressed.pop(cause, 0)
+            self._last[cause] = now
+            return True, suppressed
+        self._suppressed[cause] = self._suppressed.get(cause, 0) + 1
+        return False, 0
+
+
+@dataclass
+class _Counters:
+    """Frame counters shared by the callback, the worker and the diagnostics timer (under a lock)."""
+
+    received: int = 0
+    dropped: int = 0
+    processed: int = 0
+    rejected: int = 0
+    processing_ms_sum: float = 0.0
+    processing_ms_max: float = 0.0
+    latency_ms_sum: float = 0.0
+    faces_last: int = 0
+    rejected_causes: dict[str, int] = field(default_factory=dict)
+
+
+class EmotionRecognitionNode(LifecycleNode):
+    """Lifecycle node that finds faces in camera images and publishes their emotions."""
+
+    def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        self._declaration_problems: list[str] = []
+        for spec in params.PARAMETERS:
+            self._declare(spec)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        self._lock = threading.Lock()
+        self._frame_ready = threading.Condition(self._lock)
+        self._pending: tuple[Any, float] | None = None  # (message, monotonic receive time)
+        self._stop_worker = False
+        self._worker: threading.Thread | None = None
+        self._counters = _Counters()
+        self._totals = _Counters()
+        self._last_image_time: float | None = None
+        self._activated_time: float | None = None
+        self._last_report_time = time.monotonic()
+        self._log_throttle = CauseThrottle(BAD_INPUT_LOG_PERIOD_S)
+
+        self._configured = False
+        self._active = False
+        self._configure_error = ""
+        self._pipeline: EmotionPipeline | None = None
+        self._pending_detector = None
+        self._pending_tracker = None
+        self._labels: tuple[str, ...] = EMOTION_LABELS
+        self._model_path: Path | None = None
+        self._use_compressed = False
+        self._reliability = ReliabilityPolicy.BEST_EFFORT
+        self._publish_detections = True
+        self._publish_annotated = True
+        self._stale_timeout_s = float(params.PARAMETERS_BY_NAME["stale_image_timeout_s"].default)
+        self._subscription = None
+        self._emotions_pub = None
+        self._detections_pub = None
+        self._annotated_pub = None
+
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diagnostics_timer = self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
+
+    # ----------------------------------------------------------------------------------- parameters
+    def _declare(self, spec: params.ParameterSpec) -> None:
+        """Declare one parameter; a bad override (wrong type, out of range) is remembered so that
+        configure fails with a readable message, instead of the constructor raising."""
+        descriptor = descriptor_for(spec)
+        try:
+            self.declare_parameter(spec.name, spec.default, descriptor)
+        except (InvalidParameterValueException, InvalidParameterTypeException) as error:
+            self._declaration_problems.append(f"{spec.name}: {error}")
+            self.declare_parameter(spec.name, spec.default, descriptor, ignore_override=True)
+
+    def _parameter_values(self) -> dict[str, Any]:
+        return {spec.name: self.get_parameter(spec.name).value for spec in params.PARAMETERS}
+
+    def _on_set_parameters(self, changed: list[Parameter]) -> SetParametersResult:
+        """Validate parameter changes; apply detector/tracker changes to the running pipeline."""
+        updates: dict[str, Any] = {}
+        for parameter in changed:
+            spec = params.PARAMETERS_BY_NAME.get(parameter.name)
+            if spec is None:
+                continue  # use_sim_time and other parameters rclpy manages itself
+            problem = spec.check(parameter.value)
+            if problem:
+                return SetParametersResult(successful=False, reason=problem)
+            if spec.when == params.CONFIGURE and self._configured:
+                return SetParametersResult(
+                    successful=False,
+                    reason=f"{spec.name} is read on configure: deactivate and clean up the node, "
+                    "change it, then configure again",
+                )
+            updates[spec.name] = parameter.value
+        if not updates:
+            return SetParametersResult(successful=True)
+        values = {**self._parameter_values(), **updates}
+        groups = {params.PARAMETERS_BY_NAME[name].group for name in updates}
+        try:
+            detector = params.detector_settings(values) if params.DETECTOR in groups else None
+        except ValueError as error:
+            return SetParametersResult(successful=False, reason=f"detector: {error}")
+        try:
+            tracker = params.tracker_settings(values) if params.TRACKER in groups else None
+        except ValueError as error:
+            return SetParametersResult(successful=False, reason=f"tracker: {error}")
+        with self._lock:
+            if detector is not None:
+                self._pending_detector = detector
+            if tracker is not None:
+                self._pending_tracker = tracker
+        if "stale_image_timeout_s" in updates:
+            self._stale_timeout_s = float(updates["stale_image_timeout_s"])
+        return SetParametersResult(successful=True)
+
+    # ------------------------------------------------------------------------------------ lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Validate every parameter and load the model; fail with a readable message otherwise."""
+        values = self._parameter_values()
+        problems = list(self._declaration_problems) + params.check_values(values)
+        detector = tracker = None
+        if not problems:
+            try:
+                detector = params.detector_settings(values)
+            except ValueError as error:
+                problems.append(f"detector: {error}")
+            try:
+                tracker = params.tracker_settings(values)
+            except ValueError as error:
+                problems.append(f"tracker: {error}")
+        if values["publish_detections"]:
+            try:
+                import vision_msgs.msg  # noqa: F401  (only needed for `detections`)
+            except ImportError:
+                problems.append(
+                    "publish_detections is true but vision_msgs is not installed "
+                    "(install ros-<distro>-vision-msgs or set publish_detections false)"
+                )
+        if problems:
+            return self._fail_configure("invalid parameters: " + "; ".join(problems))
+
+        model_path, reason = resolve_model_path(values["model_path"])
+        if model_path is None:
+            return self._fail_configure(f"cannot load the emotion model: {reason}")
+        try:
+            classifier = EmotionClassifier.load(str(model_path), num_threads=values["num_threads"])
+        except ModelLoadError as error:
+            return self._fail_configure(f"cannot load the emotion model {str(model_path)!r}: {error}")
+        try:
+            pipeline = EmotionPipeline(classifier, detector, tracker)
+        except (ValueError, RuntimeError, OSError) as error:  # the Haar cascade missing or unreadable
+            return self._fail_configure(f"cannot set up face detection: {error}")
+
+        self._pipeline = pipeline
+        self._labels = tuple(getattr(classifier, "labels", EMOTION_LABELS))
+        self._model_path = model_path
+        self._use_compressed = bool(values["use_compressed"])
+        self._reliability = (
+            ReliabilityPolicy.RELIABLE
+            if values["image_reliability"] == "reliable"
+            else ReliabilityPolicy.BEST_EFFORT
+        )
+        self._publish_detections = bool(values["publish_detections"])
+        self._publish_annotated = bool(values["publish_annotated_image"])
+        self._stale_timeout_s = float(values["stale_image_timeout_s"])
+        with self._lock:
+            self._pending_detector = self._pending_tracker = None
+        self._configured = True
+        self._configure_error = ""
+        self.get_logger().info(
+            f"configured: model {model_path} ({len(self._labels)} labels), "
+            f"{'tensorflow loaded' if 'tensorflow' in sys.modules else 'no tensorflow'}"
+        )
+        return TransitionCallbackReturn.SUCCESS
+
+    def _fail_configure(self, message: str) -> TransitionCallbackReturn:
+        self._configure_error = message
+        self.get_logger().error(f"configure failed: {message}")
+        return TransitionCallbackReturn.FAILURE
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Create the publishers, the image subscription and the worker thread."""
+        self._emotions_pub = self.create_publisher(FaceEmotionArray, "emotions", OUTPUT_QUEUE_DEPTH)
+        if self._publish_detections:
+            from vision_msgs.msg import Detection2DArray
+
+            self._detections_pub = self.create_publisher(Detection2DArray, "detections", OUTPUT_QUEUE_DEPTH)
+        if self._publish_annotated:
+            annotated_qos = QoSProfile(
+                history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE
+            )
+            self._annotated_pub = self.create_publisher(Image, "image_annotated", annotated_qos)
+        with self._lock:
+            self._pending = None
+            self._stop_worker = False
+            self._counters = _Counters()
+        self._worker = threading.Thread(target=self._worker_loop, name="emotion_worker", daemon=True)
+        self._worker.start()
+        image_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=self._reliability)
+        if self._use_compressed:
+            self._subscription = self.create_subscription(
+                CompressedImage, "image/compressed", self._on_image, image_qos
+            )
+        else:
+            self._subscription = self.create_subscription(Image, "image", self._on_image, image_qos)
+        self._active = True
+        self._activated_time = time.monotonic()
+        self.get_logger().info(
+            f"active: subscribed to {self._subscription.topic_name} "
+            f"({'reliable' if self._reliability == ReliabilityPolicy.RELIABLE else 'best effort'}, depth 1)"
+        )
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop taking images and publishing."""
+        self._deactivate()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release the model."""
+        self._pipeline = None
+        self._configured = False
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop everything (from any state)."""
+        self._deactivate()
+        self._pipeline = None
+        self._configured = False
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Recover to unconfigured after an unexpected exception in a transition."""
+        self.get_logger().error(f"error in lifecycle state {state.label}; cleaning up")
+        self._deactivate()
+        self._pipeline = None
+        self._configured = False
+        return TransitionCallbackReturn.SUCCESS
+
+    def _deactivate(self) -> None:
+        self._active = False
+        if self._subscription is not None:
+            self.destroy_subscription(self._subscription)
+            self._subscription = None
+        self.stop_worker()
+        for publisher in (self._emotions_pub, self._detections_pub, self._annotated_pub):
+            if publisher is not None:
+                self.destroy_publisher(publisher)
+        self._emotions_pub = self._detections_pub = self._annotated_pub = None
+
+    def stop_worker(self) -> None:
+        """Stop the processing thread (after the frame in progress) and wait for it."""
+        with self._frame_ready:
+            self._stop_worker = True
+            self._pending = None
+            self._frame_ready.notify_all()
+        if self._worker is not None:
+            self._worker.join(WORKER_JOIN_TIMEOUT_S)
+            self._worker = None
+
+    def autostart(self) -> None:
+        """Configure and activate when the ``autostart`` parameter is true (for a plain ``ros2 run``)."""
+        if not self.get_parameter("autostart").value:
+            self.get_logger().info("autostart is false: waiting in 'unconfigured' for a lifecycle manager")
+            return
+        if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            self.get_logger().error(
+                "autostart: configure failed (see above); the node stays unconfigured. Fix the "
+                "parameters, then configure it through its lifecycle services."
+            )
+            return
+        self.trigger_activate()
+
+    # --------------------------------------------------------------------------------- image input
+    def _on_image(self, msg: Any) -> None:
+        """Executor thread: keep only the newest message; the one it replaces counts as dropped."""
+        now = time.monotonic()
+        with self._frame_ready:
+            if self._pending is not None:
+                self._counters.dropped += 1
+                self._totals.dropped += 1
+            self._pending = (msg, now)
+            self._counters.received += 1
+            self._totals.received += 1
+            self._last_image_time = now
+            self._frame_ready.notify()
+
+    def _worker_loop(self) -> None:
+        while True:
+            with self._frame_ready:
+                while self._pending is None and not self._stop_worker:
+                    self._frame_ready.wait()
+                if self._stop_worker:
+                    return
+                msg, received = self._pending
+                self._pending = None
+                detector, tracker = self._pending_detector, self._pending_tracker
+                self._pending_detector = self._pending_tracker = None
+            try:
+                self._process(msg, received, detector, tracker)
+            except Exception as error:  # noqa: BLE001
+                # Last line of defence: an unexpected failure on one frame must not kill the worker
+                # (the node would go silent while looking alive). Known bad input is handled in
+                # _process; anything reaching here is a bug, logged with its type, throttled.
+                self._reject(f"internal_{type(error).__name__}", f"processing failed: {error!r}", error=True)
+
+    def _process(self, msg: Any, received: float, detector: Any, tracker: Any) -> None:
+        """Worker thread: convert, run the pipeline, publish the results with the input's header."""
+        pipeline = self._pipeline
+        if pipeline is None:
+            return
+        if detector is not None:
+            pipeline.update_detector_settings(detector)
+        if tracker is not None:
+            pipeline.update_tracker_settings(tracker)
+        start = time.perf_counter()
+        try:
+            if isinstance(msg, CompressedImage):
+                image, order = compressed_msg_to_array(msg)
+            else:
+                image, order = image_msg_to_array(msg)
+        except ImageConversionError as error:
+            self._reject(error.cause, str(error))
+            return
+        channel_order = "rgb" if order in (ORDER_RGB, ORDER_RGBA) else "bgr"
+        stamp = msg.header.stamp
+        timestamp_s = stamp.sec + stamp.nanosec * 1e-9 if (stamp.sec or stamp.nanosec) else received
+        annotated_pub = self._annotated_pub
+        annotate = annotated_pub is not None and annotated_pub.get_subscription_count() > 0
+        try:
+            result, annotated = pipeline.process(
+                image, timestamp_s, channel_order=channel_order, annotate=annotate
+            )
+        except InvalidImageError as error:
+            self._reject("invalid_image", str(error))
+            return
+
+        emotions_pub, detections_pub = self._emotions_pub, self._detections_pub
+        if emotions_pub is None:
+            return  # deactivated meanwhile
+        emotions_pub.publish(to_face_emotion_array(result, msg.header, self._labels))
+        if detections_pub is not None:
+            detections_pub.publish(to_detection_array(result, msg.header, self._labels))
+        if annotate and annotated is not None and annotated_pub is not None:
+            annotated_pub.publish(bgr_array_to_image_msg(annotated, msg.header))
+        elapsed_ms = (time.perf_counter() - start) * 1000.0
+        latency_ms = (time.monotonic() - received) * 1000.0
+        with self._lock:
+            for counters in (self._counters, self._totals):
+                counters.processed += 1
+                counters.processing_ms_sum += elapsed_ms
+                counters.processing_ms_max = max(counters.processing_ms_max, elapsed_ms)
+                counters.latency_ms_sum += latency_ms
+                counters.faces_last = len(result.faces)
+
+    def _reject(self, cause: str, message: str, error: bool = False) -> None:
+        """Count a skipped frame and log its cause, throttled per cause."""
+        with self._lock:
+            for counters in (self._counters, self._totals):
+                counters.rejected += 1
+                counters.rejected_causes[cause] = counters.rejected_causes.get(cause, 0) + 1
+            log_it, suppressed = self._log_throttle.should_log(cause, time.monotonic())
+        if not log_it:
+            return
+        text = f"skipping an image ({cause}): {message}"
+        if suppressed:
+            text += f" [{suppressed} more with this cause since the last report]"
+        if error:
+            self.get_logger().error(text)
+        else:
+            self.get_logger().warn(text)
+
+    # ---------------------------------------------------------------------------------- diagnostics
+    def _publish_diagnostics(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            period = self._counters
+            self._counters = _Counters(faces_last=period.faces_last)
+            totals = _Counters(
+                received=self._totals.received, dropped=self._totals.dropped,
+                processed=self._totals.processed, rejected=self._totals.rejected,
+            )
+            last_image = self._last_image_time
+        elapsed = max(now - self._last_report_time, 1e-6)
+        self._last_report_time = now
+
+        status = DiagnosticStatus()
+        status.name = f"{self.get_fully_qualified_name()}: emotion recognition"
+        status.hardware_id = str(self._model_path) if self._model_path else "none"
+        level, message = self._health(period, last_image, now)
+        status.level, status.message = level, message
+        input_rate = period.received / elapsed
+        processed_rate = period.processed / elapsed
+        mean_ms = period.processing_ms_sum / period.processed if period.processed else 0.0
+        mean_latency = period.latency_ms_sum / period.processed if period.processed else 0.0
+        values = {
+            "state": "active" if self._active else ("inactive" if self._configured else "unconfigured"),
+            "input rate (Hz)": f"{input_rate:.2f}",
+            "processed rate (Hz)": f"{processed_rate:.2f}",
+            "dropped frames (last period)": str(period.dropped),
+            "dropped frames (total)": str(totals.dropped),
+            "received frames (total)": str(totals.received),
+            "processed frames (total)": str(totals.processed),
+            "rejected frames (total)": str(totals.rejected),
+            "processing time mean (ms)": f"{mean_ms:.2f}",
+            "processing time max (ms)": f"{period.processing_ms_max:.2f}",
+            "receive to publish latency mean (ms)": f"{mean_latency:.2f}",
+            "faces in last frame": str(period.faces_last),
+            "model": str(self._model_path) if self._model_path else "none",
+            "tensorflow loaded": str("tensorflow" in sys.modules).lower(),
+            "seconds since last image": f"{now - last_image:.2f}" if last_image is not None else "never",
+        }
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        array = DiagnosticArray()
+        array.header.stamp = self.get_clock().now().to_msg()
+        array.status = [status]
+        self._diagnostics_pub.publish(array)
+
+    def _health(self, period: _Counters, last_image: float | None, now: float) -> tuple[bytes, str]:
+        if not self._configured:
+            if self._configure_error:
+                return DiagnosticStatus.ERROR, f"not configured: {self._configure_error}"
+            return DiagnosticStatus.WARN, "not configured"
+        if not self._active:
+            return DiagnosticStatus.OK, "inactive"
+        since = last_image if last_image is not None else self._activated_time
+        if since is not None and now - since > self._stale_timeout_s:
+            return DiagnosticStatus.WARN, f"no image for {now - since:.1f} s"
+        if period.dropped:
+            return DiagnosticStatus.WARN, f"cannot keep up: dropped {period.dropped} frame(s) in the last period"
+        return DiagnosticStatus.OK, "processing"
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of ``ros2 run emotion_recognition emotion_recognition_node``."""
+    rclpy.init(args=args)
+    node: EmotionRecognitionNode | None = None
+    try:
+        node = EmotionRecognitionNode()
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        node.autostart()
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.stop_worker()
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,241 @@
+"""The node's parameters, declared once: the node declares every entry of :data:`PARAMETERS` (with its
+description and range), the tests compare this table with ``config/emotion_recognition.yaml``, and the
+detector / tracker groups map one-to-one onto the core's settings dataclasses.
+
+Nothing here imports rclpy: the descriptors are built in :mod:`emotion_recognition.ros.node`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping, Union
+
+from emotion_recognition.core.detection import DetectorSettings
+from emotion_recognition.core.tracking import TrackerSettings
+
+ParameterValue = Union[bool, int, float, str]
+
+# When a parameter takes effect.
+CONFIGURE = "configure"  # read in on_configure; may only change while the node is unconfigured
+RUNTIME = "runtime"  # may change at any time; validated and applied to the running pipeline
+
+# Groups that map onto the core's settings dataclasses; the parameter name is "<group>.<field>".
+NODE = "node"
+DETECTOR = "detector"
+TRACKER = "tracker"
+
+RELIABILITY_CHOICES: tuple[str, ...] = ("best_effort", "reliable")
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One declared parameter: its name, default (which fixes the ROS type), documentation and range."""
+
+    name: str
+    default: ParameterValue
+    description: str
+    when: str = CONFIGURE
+    minimum: float | int | None = None  # inclusive; numbers only
+    maximum: float | int | None = None  # inclusive; numbers only
+    choices: tuple[str, ...] = ()  # strings only; empty = any string
+
+    @property
+    def group(self) -> str:
+        """``detector`` / ``tracker`` for core settings, ``node`` for the node's own parameters."""
+        head, _, _ = self.name.partition(".")
+        return head if head in (DETECTOR, TRACKER) else NODE
+
+    @property
+    def field(self) -> str:
+        """The core settings field a detector/tracker parameter maps onto (the part after the dot)."""
+        return self.name.partition(".")[2] if self.group != NODE else self.name
+
+    @property
+    def type_name(self) -> str:
+        return type(self.default).__name__
+
+    @property
+    def range_text(self) -> str:
+        """The range in words, for descriptions and error messages ("" when unrestricted)."""
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        if self.minimum is not None and self.maximum is not None:
+            return f"{self.minimum} to {self.maximum}"
+        if self.minimum is not None:
+            return f">= {self.minimum}"
+        return ""
+
+    def check(self, value: Any) -> str | None:
+        """Return why ``value`` is not acceptable for this parameter, or None when it is."""
+        expected = type(self.default)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value) is not expected:
+            return f"{self.name} must be a {expected.__name__}, got {type(value).__name__} {value!r}"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{self.name} must be a finite number, got {value}"
+        if self.minimum is not None and value < self.minimum:
+            return f"{self.name} must be >= {self.minimum}, got {value}"
+        if self.maximum is not None and value > self.maximum:
+            return f"{self.name} must be <= {self.maximum}, got {value}"
+        if self.choices and value not in self.choices:
+            return f"{self.name} must be one of {', '.join(self.choices)}, got {value!r}"
+        return None
+
+
+_DETECTOR = DetectorSettings()
+_TRACKER = TrackerSettings()
+
+PARAMETERS: tuple[ParameterSpec, ...] = (
+    # --- the node ---
+    ParameterSpec(
+        "autostart", True,
+        "Configure and activate the node on start, so that a plain `ros2 run` works. False leaves it "
+        "unconfigured for a lifecycle manager to bring up.",
+    ),
+    ParameterSpec(
+        "model_path", "",
+        "Emotion model file (.tflite through LiteRT, .keras through Keras). Empty: the shipped "
+        "models/emotion_model_int8.tflite in the package's share directory.",
+    ),
+    ParameterSpec(
+        "num_threads", 2, "Threads the classifier may use.", minimum=1, maximum=64,
+    ),
+    ParameterSpec(
+        "use_compressed", False,
+        "Subscribe to `image/compressed` (sensor_msgs/CompressedImage, JPEG or PNG) instead of `image` "
+        "(sensor_msgs/Image).",
+    ),
+    ParameterSpec(
+        "image_reliability", "best_effort",
+        "Reliability of the image subscription (KEEP_LAST, depth 1). best_effort matches every camera "
+        "driver; reliable only matches reliable publishers.",
+        choices=RELIABILITY_CHOICES,
+    ),
+    ParameterSpec(
+        "publish_detections", True,
+        "Publish `detections` (vision_msgs/Detection2DArray) besides `emotions`.",
+    ),
+    ParameterSpec(
+        "publish_annotated_image", True,
+        "Offer `image_annotated` (sensor_msgs/Image, bgr8); it is only drawn while someone subscribes.",
+    ),
+    ParameterSpec(
+        "stale_image_timeout_s", 5.0,
+        "Diagnostics turn WARN when no image arrived for this many seconds while active.",
+        when=RUNTIME, minimum=0.1, maximum=3600.0,
+    ),
+    # --- the face detector (core DetectorSettings) ---
+    ParameterSpec(
+        "detector.scale_factor", _DETECTOR.scale_factor,
+        "Step between Haar cascade scales; larger is faster but may miss faces between two scales.",
+        when=RUNTIME, minimum=1.01, maximum=2.0,
+    ),
+    ParameterSpec(
+        "detector.min_neighbors", _DETECTOR.min_neighbors,
+        "Overlapping raw hits needed to report a face; higher means fewer false positives.",
+        when=RUNTIME, minimum=0, maximum=100,
+    ),
+    ParameterSpec(
+        "detector.min_face_size", _DETECTOR.min_face_size,
+        "Smallest face reported (box side, in image pixels).",
+        when=RUNTIME, minimum=1, maximum=10000,
+    ),
+    ParameterSpec(
+        "detector.max_face_size", _DETECTOR.max_face_size,
+        "Largest face reported (box side, in image pixels); 0 = no limit, else >= min_face_size.",
+        when=RUNTIME, minimum=0, maximum=10000,
+    ),
+    ParameterSpec(
+        "detector.detection_width", _DETECTOR.detection_width,
+        "Width of the downscaled copy the cascade scans (boxes are mapped back to full resolution); "
+        "0 = full resolution, else >= 48.",
+        when=RUNTIME, minimum=0, maximum=10000,
+    ),
+    ParameterSpec(
+        "detector.equalize_histogram", _DETECTOR.equalize_histogram,
+        "Equalise the histogram of the scanned image first (helps in dim or flat light).",
+        when=RUNTIME,
+    ),
+    ParameterSpec(
+        "detector.max_faces", _DETECTOR.max_faces,
+        "Report at most this many faces per frame (the largest).",
+        when=RUNTIME, minimum=1, maximum=100,
+    ),
+    # --- tracking and smoothing (core TrackerSettings) ---
+    ParameterSpec(
+        "tracker.iou_threshold", _TRACKER.iou_threshold,
+        "Minimum box overlap (IoU) for a face to continue a track (keep its id).",
+        when=RUNTIME, minimum=0.01, maximum=1.0,
+    ),
+    ParameterSpec(
+        "tracker.max_age_s", _TRACKER.max_age_s,
+        "A track not seen for this many seconds (of image time) expires; its face gets a new id.",
+        when=RUNTIME, minimum=0.01, maximum=3600.0,
+    ),
+    ParameterSpec(
+        "tracker.smoothing", _TRACKER.smoothing,
+        "Weight of the past in each track's moving average of probabilities; 0 = no smoothing.",
+        when=RUNTIME, minimum=0.0, maximum=0.99,
+    ),
+)
+
+PARAMETERS_BY_NAME: dict[str, ParameterSpec] = {spec.name: spec for spec in PARAMETERS}
+
+
+def defaults() -> dict[str, ParameterValue]:
+    """Every parameter's default value, by name."""
+    return {spec.name: spec.default for spec in PARAMETERS}
+
+
+def check_values(values: Mapping[str, Any]) -> list[str]:
+    """Check each value against its parameter's type and range; return the problems (empty = fine).
+
+    Unknown names are reported too.
+    """
+    problems = []
+    for name, value in values.items():
+        spec = PARAMETERS_BY_NAME.get(name)
+        if spec is None:
+            problems.append(f"unknown parameter {name!r}")
+            continue
+        problem = spec.check(value)
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def _settings(cls: type, group: str, values: Mapping[str, Any]) -> Any:
+    kwargs = {}
+    for spec in PARAMETERS:
+        if spec.group == group:
+            value = values[spec.name]
+            kwargs[spec.field] = float(value) if isinstance(spec.default, float) else value
+    settings = cls(**kwargs)
+    settings.validate()
+    return settings
+
+
+def detector_settings(values: Mapping[str, Any]) -> DetectorSettings:
+    """Build and validate the core's detector settings from parameter values (``detector.*``).
+
+    Raises:
+        ValueError: for values the detector refuses (the message names the field and the reason).
+    """
+    return _settings(DetectorSettings, DETECTOR, values)
+
+
+def tracker_settings(values: Mapping[str, Any]) -> TrackerSettings:
+    """Build and validate the core's tracker/smoothing settings from parameter values (``tracker.*``).
+
+    Raises:
+        ValueError: for values the tracker refuses.
+    """
+    return _settings(TrackerSettings, TRACKER, values)
+
+
+def settings_fields(cls: type) -> set[str]:
+    """Field names of a core settings dataclass (the tests check each one is a parameter)."""
+    return {f.name for f in dataclasses.fields(cls)}
