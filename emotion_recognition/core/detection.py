@@ -1,0 +1,174 @@
+"""Face detection with the Haar cascade that ships inside opencv-python.
+
+The expensive part of the whole pipeline is the cascade scan, and its cost grows with the number of
+pixels and the number of scales. :class:`DetectorSettings` therefore runs it, by default, on a copy
+of the frame downscaled to ``detection_width`` pixels and maps the boxes back to full resolution,
+with a coarser scale step than the seed's 1.1. The defaults were measured with
+``benchmarks/core_benchmark.py``: they find the same faces as the seed's full-resolution scan on
+640x480 and 1280x720 frames, several times faster.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from emotion_recognition.core.types import Box
+
+CASCADE_FILE = "haarcascade_frontalface_default.xml"
+
+# The frontal-face cascade's window: nothing smaller than this can be detected in the scanned image.
+CASCADE_WINDOW = 24
+
+
+def default_cascade_path() -> str:
+    """Path of ``haarcascade_frontalface_default.xml`` inside the installed opencv-python."""
+    return os.path.join(getattr(getattr(cv2, "data", None), "haarcascades", ""), CASCADE_FILE)
+
+
+@dataclass
+class DetectorSettings:
+    """Every knob of the Haar face detector. Sizes are in full-resolution image pixels."""
+
+    # Step between cascade scales; larger is faster but may miss faces between two scales (> 1.0).
+    scale_factor: float = 1.15
+    # Overlapping raw hits needed to report a face; higher means fewer false positives (>= 0).
+    min_neighbors: int = 5
+    # Smallest face reported, in pixels (side of the box). Faces smaller than
+    # CASCADE_WINDOW / (detection scale) cannot be found on a downscaled frame either way.
+    min_face_size: int = 40
+    # Largest face reported, in pixels; 0 means no limit.
+    max_face_size: int = 0
+    # Width, in pixels, of the copy of the frame the cascade scans; boxes are mapped back to the full
+    # frame. Frames narrower than this are scanned as they are. 0 scans at full resolution.
+    detection_width: int = 320
+    # Equalise the histogram of the scanned image first (helps in dim or flat light).
+    equalize_histogram: bool = True
+    # Report at most this many faces per frame, the largest ones (>= 1).
+    max_faces: int = 10
+
+    def validate(self) -> None:
+        """Raise ValueError, naming the field and the reason, if a value is out of range."""
+        if not np.isfinite(self.scale_factor) or self.scale_factor <= 1.0:
+            raise ValueError(f"scale_factor must be > 1.0, got {self.scale_factor}")
+        if self.scale_factor > 2.0:
+            raise ValueError(f"scale_factor must be <= 2.0 (faces between scales are missed), got {self.scale_factor}")
+        if self.min_neighbors < 0:
+            raise ValueError(f"min_neighbors must be >= 0, got {self.min_neighbors}")
+        if self.min_face_size < 1:
+            raise ValueError(f"min_face_size must be >= 1 pixel, got {self.min_face_size}")
+        if self.max_face_size < 0:
+            raise ValueError(f"max_face_size must be >= 0 (0 = no limit), got {self.max_face_size}")
+        if self.max_face_size and self.max_face_size < self.min_face_size:
+            raise ValueError(
+                f"max_face_size ({self.max_face_size}) must be 0 or >= min_face_size ({self.min_face_size})"
+            )
+        if self.detection_width != 0 and self.detection_width < 2 * CASCADE_WINDOW:
+            raise ValueError(
+                f"detection_width must be 0 (full resolution) or >= {2 * CASCADE_WINDOW} pixels, "
+                f"got {self.detection_width}"
+            )
+        if self.max_faces < 1:
+            raise ValueError(f"max_faces must be >= 1, got {self.max_faces}")
+
+
+class FaceDetector:
+    """Finds frontal faces in grayscale images with OpenCV's Haar cascade.
+
+    Not thread-safe: use one detector per thread, or guard it (as :class:`EmotionPipeline` does).
+    """
+
+    def __init__(self, settings: DetectorSettings | None = None, cascade_path: str | None = None) -> None:
+        """Load the cascade and check ``settings``.
+
+        Raises:
+            ValueError: for invalid settings.
+            FileNotFoundError: if the cascade file is missing (an opencv-python without its data).
+            RuntimeError: if OpenCV cannot parse the cascade file.
+        """
+        settings = settings if settings is not None else DetectorSettings()
+        settings.validate()
+        path = cascade_path or default_cascade_path()
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"Haar cascade {CASCADE_FILE} not found at {path!r}; it ships with opencv-python "
+                "(4.x, under cv2.data.haarcascades). Install opencv-python-headless 4.x."
+            )
+        if not hasattr(cv2, "CascadeClassifier"):
+            raise RuntimeError(
+                f"this OpenCV ({cv2.__version__}) has no CascadeClassifier; install opencv-python-headless 4.x"
+            )
+        cascade = cv2.CascadeClassifier(path)
+        if cascade.empty():
+            raise RuntimeError(f"OpenCV could not load the Haar cascade {path!r}")
+        self._cascade = cascade
+        self._settings = settings
+        self.cascade_path = path
+
+    @property
+    def settings(self) -> DetectorSettings:
+        """The settings in use (a change takes effect through :meth:`update`)."""
+        return self._settings
+
+    def update(self, settings: DetectorSettings) -> None:
+        """Replace the settings after validating them (ValueError leaves the old ones in place)."""
+        settings.validate()
+        self._settings = settings
+
+    def detection_scale(self, image_width: int) -> float:
+        """Factor by which a frame ``image_width`` pixels wide is shrunk before scanning (<= 1)."""
+        target = self._settings.detection_width
+        if target <= 0 or image_width <= target:
+            return 1.0
+        return target / image_width
+
+    def detect(self, gray: np.ndarray) -> list[Box]:
+        """Find faces in a 2-D uint8 grayscale image; boxes are in its pixels, largest first.
+
+        Raises:
+            ValueError: if ``gray`` is not a 2-D uint8 array (use :func:`core.image.to_gray`).
+        """
+        if not isinstance(gray, np.ndarray) or gray.ndim != 2 or gray.dtype != np.uint8 or gray.size == 0:
+            raise ValueError(
+                "detect() needs a non-empty 2-D uint8 grayscale image; convert with core.image.to_gray"
+            )
+        s = self._settings
+        height, width = gray.shape
+        scale = self.detection_scale(width)
+        if scale < 1.0:
+            small = cv2.resize(
+                gray, (round(width * scale), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
+            )
+        else:
+            small = gray
+        if s.equalize_histogram:
+            small = cv2.equalizeHist(small)
+        min_side = max(CASCADE_WINDOW, int(round(s.min_face_size * scale)))
+        max_side = int(round(s.max_face_size * scale)) if s.max_face_size else 0
+        if max_side and max_side < min_side:
+            return []
+        if min(small.shape) < min_side:
+            return []
+        hits = self._cascade.detectMultiScale(
+            small,
+            scaleFactor=s.scale_factor,
+            minNeighbors=s.min_neighbors,
+            minSize=(min_side, min_side),
+            maxSize=(max_side, max_side) if max_side else (0, 0),
+        )
+        if len(hits) == 0:
+            return []
+        inv = 1.0 / scale
+        boxes = []
+        for x, y, w, h in np.asarray(hits).reshape(-1, 4):
+            x0, y0 = int(round(x * inv)), int(round(y * inv))
+            x1, y1 = int(round((x + w) * inv)), int(round((y + h) * inv))
+            box = Box(x0, y0, x1 - x0, y1 - y0).clamped(width, height)
+            # Allow for the rounding of the mapping back (up to one scanned pixel).
+            if box.width >= s.min_face_size - inv and (not s.max_face_size or box.width <= s.max_face_size + inv):
+                boxes.append(box)
+        boxes.sort(key=lambda b: (-b.area, b.y, b.x))
+        return boxes[: s.max_faces]
