@@ -30,6 +30,9 @@ def share_files(folder: str) -> list[tuple[str, list[str]]]:
 #   node helper:  emotion_recognition_node
 #   bag helper:   emotion_bag_process, emotion_bag_replay, emotion_demo
 CONSOLE_SCRIPTS: list[str] = [
+    "emotion_bag_process = emotion_recognition.tools.bag_process:main",
+    "emotion_bag_replay = emotion_recognition.tools.bag_replay:main",
+    "emotion_demo = emotion_recognition.tools.demo:main",
     "emotion_recognition_node = emotion_recognition.ros.node:main",
 ]
 

@@ -286,6 +286,9 @@ def staged_output_dir(final: Path | str, overwrite: bool = False) -> Iterator[Pa
         raise FileExistsError(f"output folder already exists: {final} (use --overwrite to replace it)")
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp's 0700 would make the final folder private
     try:
         yield staging
     except BaseException:

@@ -6,9 +6,10 @@ from photographs that installed packages ship:
 * Faces: NASA's portrait of astronaut Eileen Collins (``skimage.data.astronaut()``, public domain, NASA)
   and the U.S. Navy's portrait of Commodore Grace Hopper (matplotlib's ``sample_data/grace_hopper.jpg``,
   public domain, U.S. Navy).
-* Backgrounds: SpaceX's rocket launch (``skimage.data.rocket()``, released into the public domain), the
-  cameraman (``skimage.data.camera()``, CC0, Lav Varshney) and a brick wall (``skimage.data.brick()``,
-  CC0). OpenCV's frontal-face Haar cascade finds no face in any of them.
+* Backgrounds from scikit-image, all CC0: a coffee cup (``skimage.data.coffee()``, Rachel Michetti), the
+  cameraman (``skimage.data.camera()``, Lav Varshney; his face is in profile), a brick wall
+  (``skimage.data.brick()``) and grass (``skimage.data.grass()``), both from CC0Textures. The node's
+  default face detector finds no face in them.
 
 The sequence (:data:`SAMPLE_FRAME_COUNT` frames of 640x480 at :data:`SAMPLE_FPS`) has one face moving and
 growing, two faces together, a stretch with no face at all, and a face zooming in, like a person walking
@@ -63,7 +64,7 @@ class _Segment:
 
 _SEGMENTS: tuple[_Segment, ...] = (
     # One person walks in from the left and comes closer.
-    _Segment(18, "rocket", (0.0, 0.5), ((ASTRONAUT, False, (170, 230, 100), (400, 250, 140)),)),
+    _Segment(18, "coffee", (0.0, 0.5), ((ASTRONAUT, False, (170, 230, 100), (400, 250, 140)),)),
     # Two people side by side.
     _Segment(
         18,
@@ -77,7 +78,7 @@ _SEGMENTS: tuple[_Segment, ...] = (
     # Nobody in view.
     _Segment(8, "brick", (0.0, 1.0), ()),
     # Someone steps up to the camera.
-    _Segment(16, "rocket", (1.0, 0.6), ((GRACE_HOPPER, False, (330, 250, 90), (320, 240, 170)),)),
+    _Segment(16, "grass", (1.0, 0.6), ((GRACE_HOPPER, False, (330, 250, 90), (320, 240, 170)),)),
 )
 
 SAMPLE_FRAME_COUNT: int = sum(segment.frames for segment in _SEGMENTS)

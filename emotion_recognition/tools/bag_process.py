@@ -1,0 +1,452 @@
+"""Offline emotion analysis of a rosbag2 (console script ``emotion_bag_process``).
+
+Reads one image topic (``sensor_msgs/Image`` or ``CompressedImage``) of a bag recorded with
+``ros2 bag record`` (sqlite3 or MCAP), runs the perception core on every frame as fast as the CPU
+allows, and writes into an output folder:
+
+* ``bag/``: a rosbag2 (same storage as the input unless ``--storage``) with the input images and, per
+  image, the messages the node would publish for it: ``emotions`` (``emotion_msgs/FaceEmotionArray``),
+  ``detections`` (``vision_msgs/Detection2DArray``) and the annotated image, each with the input
+  image's header and bag timestamp;
+* ``timeline.csv``: one row per face per frame (time, track id, box, label, every probability);
+* ``emotions.png``: each track's emotion probabilities over time;
+* ``summary.json``: the printed summary as data.
+
+The folder is written under a temporary name next to the output and renamed when complete, so an
+error (a missing topic, a corrupt or truncated bag, Ctrl-C) never leaves a half-written output behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import csv
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import cv2
+import numpy as np
+from rclpy.serialization import deserialize_message, serialize_message
+from sensor_msgs.msg import CompressedImage, Image
+from tqdm import tqdm
+
+from emotion_recognition.core.image import InvalidImageError
+from emotion_recognition.ros.image_conversion import (
+    ImageConversionError,
+    bgr_array_to_image_msg,
+    compressed_msg_to_array,
+    image_msg_to_array,
+)
+from emotion_recognition.ros.messages import to_detection_array, to_face_emotion_array
+from emotion_recognition.tools import bagio
+
+# Topic names in the output bag: the node's output topic names (see emotion_recognition/ros/).
+EMOTIONS_TOPIC = "/emotions"
+DETECTIONS_TOPIC = "/detections"
+ANNOTATED_TOPIC = "/image_annotated"
+# For compressed input the annotated image is JPEG too, under image_transport's name for it.
+ANNOTATED_COMPRESSED_TOPIC = "/image_annotated/compressed"
+EMOTIONS_TYPE = "emotion_msgs/msg/FaceEmotionArray"
+DETECTIONS_TYPE = "vision_msgs/msg/Detection2DArray"
+
+BAG_DIR = "bag"
+CSV_NAME = "timeline.csv"
+PLOT_NAME = "emotions.png"
+SUMMARY_NAME = "summary.json"
+
+# Tracks drawn in the plot at most (the ones seen in most frames); the CSV holds all of them.
+MAX_PLOTTED_TRACKS = 8
+# Bad frames (undecodable images) reported individually before the warnings are summarised.
+MAX_FRAME_WARNINGS = 5
+
+
+@dataclass
+class ProcessSummary:
+    """What one offline run found and how fast it went."""
+
+    bag: str
+    topic: str
+    msgtype: str
+    storage: str
+    output: str = ""
+    frames: int = 0
+    skipped_frames: int = 0
+    frames_with_faces: int = 0
+    faces: int = 0
+    wall_s: float = 0.0
+    perception_ms: float = 0.0
+    detect_ms: float = 0.0
+    classify_ms: float = 0.0
+    # track id -> label -> number of frames the track had that label
+    track_labels: dict[int, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def ms_per_frame(self) -> float:
+        """End-to-end milliseconds per frame: reading, decoding, perception, drawing and writing."""
+        return 1000.0 * self.wall_s / self.frames if self.frames else 0.0
+
+    @property
+    def fps(self) -> float:
+        """End-to-end frames per second (offline throughput)."""
+        return self.frames / self.wall_s if self.wall_s > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary as JSON-ready data."""
+        return {
+            "bag": self.bag,
+            "topic": self.topic,
+            "msgtype": self.msgtype,
+            "storage": self.storage,
+            "output": self.output,
+            "frames": self.frames,
+            "skipped_frames": self.skipped_frames,
+            "frames_with_faces": self.frames_with_faces,
+            "faces": self.faces,
+            "tracks": len(self.track_labels),
+            "wall_s": round(self.wall_s, 4),
+            "ms_per_frame": round(self.ms_per_frame, 3),
+            "fps": round(self.fps, 2),
+            "perception_ms_per_frame": round(self.perception_ms / max(self.frames, 1), 3),
+            "detect_ms_per_frame": round(self.detect_ms / max(self.frames, 1), 3),
+            "classify_ms_per_frame": round(self.classify_ms / max(self.frames, 1), 3),
+            "track_labels": {str(k): v for k, v in sorted(self.track_labels.items())},
+        }
+
+    def format(self) -> str:
+        """The human-readable summary printed at the end of a run."""
+        n = max(self.frames, 1)
+        lines = [
+            f"bag: {self.bag} (topic {self.topic}, {self.msgtype}, {self.storage})",
+            f"frames: {self.frames} processed, {self.skipped_frames} skipped, "
+            f"{self.frames_with_faces} with faces; faces: {self.faces}; tracks: {len(self.track_labels)}",
+            f"offline throughput: {self.fps:.1f} frames/s, {self.ms_per_frame:.2f} ms per frame end to end "
+            f"(perception {self.perception_ms / n:.2f} ms: detection {self.detect_ms / n:.2f}, "
+            f"classification {self.classify_ms / n:.2f})",
+        ]
+        for track_id, labels in sorted(self.track_labels.items()):
+            counts = ", ".join(f"{label} {count}" for label, count in sorted(labels.items(), key=lambda kv: -kv[1]))
+            lines.append(f"track {track_id}: {sum(labels.values())} frames: {counts}")
+        if self.output:
+            lines.append(f"output: {self.output}")
+        return "\n".join(lines)
+
+
+def csv_header(labels: Sequence[str]) -> list[str]:
+    """Columns of the timeline CSV: one probability column per label, in the model's order."""
+    return [
+        "frame", "stamp_ns", "time_s", "track_id", "x", "y", "width", "height", "label", "confidence",
+        *[f"p_{label}" for label in labels],
+    ]
+
+
+def csv_rows(frame_index: int, emotions_msg: Any, start_ns: int) -> list[list[Any]]:
+    """Timeline rows of one ``FaceEmotionArray`` message (one row per face), read from the message itself
+    so that the CSV and the bag cannot disagree. ``time_s`` counts from the first frame's stamp."""
+    stamp_ns = emotions_msg.header.stamp.sec * 1_000_000_000 + emotions_msg.header.stamp.nanosec
+    rows = []
+    for face in emotions_msg.faces:
+        rows.append([
+            frame_index, stamp_ns, f"{(stamp_ns - start_ns) / 1e9:.6f}", face.track_id,
+            face.box.x_offset, face.box.y_offset, face.box.width, face.box.height,
+            face.label, f"{face.confidence:.6f}", *[f"{p:.6f}" for p in face.probabilities],
+        ])
+    return rows
+
+
+def write_plot(path: Path, csv_path: Path, labels: Sequence[str]) -> None:
+    """Plot each track's emotion probabilities over time (one panel per track) into a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tracks: dict[int, list[tuple[float, list[float], str]]] = collections.defaultdict(list)
+    with csv_path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            probabilities = [float(row[f"p_{label}"]) for label in labels]
+            tracks[int(row["track_id"])].append((float(row["time_s"]), probabilities, row["label"]))
+    shown = sorted(tracks, key=lambda t: (-len(tracks[t]), t))[:MAX_PLOTTED_TRACKS]
+    shown.sort()
+    colours = plt.get_cmap("tab10")
+    panels = max(len(shown), 1)
+    figure, axes = plt.subplots(panels, 1, figsize=(10, 2.2 * panels + 0.8), sharex=True, squeeze=False)
+    if not shown:
+        axes[0][0].text(0.5, 0.5, "no faces found", ha="center", va="center", transform=axes[0][0].transAxes)
+        axes[0][0].set_axis_off()
+    for axis, track_id in zip(axes[:, 0], shown):
+        points = tracks[track_id]
+        times = np.array([p[0] for p in points])
+        probabilities = np.array([p[1] for p in points])
+        for i, label in enumerate(labels):
+            axis.plot(times, probabilities[:, i], ".-", ms=3, lw=1.2, color=colours(i % 10), label=label)
+        dominant = collections.Counter(p[2] for p in points).most_common(1)[0]
+        axis.set_title(f"track {track_id}: {len(points)} frames, mostly {dominant[0]} ({dominant[1]})", fontsize=10)
+        axis.set_ylim(-0.02, 1.02)
+        axis.set_ylabel("probability")
+        axis.grid(alpha=0.3)
+    if shown:
+        axes[0][0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        axes[-1][0].set_xlabel("time since first frame [s]")
+    figure.tight_layout()
+    figure.savefig(path, format="png", dpi=100)
+    plt.close(figure)
+
+
+def load_parameter_values(params_file: Path | str | None = None) -> dict[str, Any]:
+    """The node's parameter values: its defaults, overridden by a node parameter file (the YAML given to
+    ``--ros-args --params-file``; the first node's ``ros__parameters`` are used).
+
+    Raises:
+        ValueError: unreadable file, or values the node would refuse (each problem named).
+    """
+    import yaml
+
+    from emotion_recognition.ros import parameters
+
+    values = parameters.defaults()
+    if params_file is None:
+        return values
+    try:
+        document = yaml.safe_load(Path(params_file).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"cannot read parameter file {params_file}: {exc}") from None
+    node_params = None
+    if isinstance(document, dict):
+        for entry in document.values():
+            if isinstance(entry, dict) and isinstance(entry.get("ros__parameters"), dict):
+                node_params = entry["ros__parameters"]
+                break
+    if node_params is None:
+        raise ValueError(f"parameter file {params_file} has no '<node>: ros__parameters:' section")
+
+    def flatten(prefix: str, tree: dict[str, Any]) -> None:
+        for key, value in tree.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, dict):
+                flatten(f"{name}.", value)
+            else:
+                values[name] = value
+
+    flatten("", node_params)
+    problems = parameters.check_values(values)
+    if problems:
+        raise ValueError(f"parameter file {params_file}: " + "; ".join(problems))
+    return values
+
+
+def build_pipeline(model_path: Path | str | None = None, params_file: Path | str | None = None):
+    """The perception pipeline exactly as the node builds it: the node's parameter values (defaults or
+    ``params_file``) and its model (``model_path``, else the parameter file's, else the shipped one).
+
+    Raises:
+        FileNotFoundError: no model file; ValueError: bad parameter values or an unusable model.
+    """
+    from emotion_recognition.core.classifier import EmotionClassifier, ModelLoadError
+    from emotion_recognition.core.pipeline import EmotionPipeline
+    from emotion_recognition.ros import parameters
+    from emotion_recognition.ros.node import resolve_model_path
+
+    values = load_parameter_values(params_file)
+    path, reason = resolve_model_path(str(model_path) if model_path is not None else str(values["model_path"]))
+    if path is None:
+        raise FileNotFoundError(reason)
+    try:
+        classifier = EmotionClassifier.load(str(path), num_threads=int(values["num_threads"]))
+    except ModelLoadError as exc:
+        raise ValueError(f"cannot load the emotion model {path}: {exc}") from None
+    return EmotionPipeline(
+        classifier, parameters.detector_settings(values), parameters.tracker_settings(values)
+    )
+
+
+def _decode(raw: bytes, msgtype: str) -> tuple[Any, np.ndarray, str]:
+    """Deserialize one image message and convert it for the core: ``(message, array, channel_order)``."""
+    if msgtype == bagio.COMPRESSED_IMAGE_TYPE:
+        msg = deserialize_message(raw, CompressedImage)
+        return (msg, *compressed_msg_to_array(msg))
+    msg = deserialize_message(raw, Image)
+    return (msg, *image_msg_to_array(msg))
+
+
+def _annotated_message(annotated: np.ndarray, header: Any, compressed: bool) -> Any:
+    """The annotated image in the input's kind: JPEG ``CompressedImage`` or ``bgr8`` ``Image``."""
+    if not compressed:
+        return bgr_array_to_image_msg(annotated, header)
+    ok, encoded = cv2.imencode(".jpg", annotated, [cv2.IMWRITE_JPEG_QUALITY, bagio.JPEG_QUALITY])
+    if not ok:
+        raise ValueError("JPEG encoding of the annotated image failed")
+    msg = CompressedImage()
+    msg.header = header
+    msg.format = "bgr8; jpeg compressed bgr8"
+    msg.data = encoded.tobytes()
+    return msg
+
+
+def process_bag(
+    bag: Path | str,
+    output: Path | str,
+    topic: str | None = None,
+    storage: str | None = None,
+    model: Path | str | None = None,
+    params_file: Path | str | None = None,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    log: Callable[[str], None] = print,
+) -> ProcessSummary:
+    """Process one image topic of ``bag`` into the output folder ``output`` (see the module docstring).
+
+    Args:
+        bag: rosbag2 directory, or a single ``.db3`` / ``.mcap`` file.
+        output: output folder; must not exist unless ``overwrite``.
+        topic: image topic; ``None`` picks the bag's only image topic.
+        storage: ``"sqlite3"`` or ``"mcap"`` for the output bag; ``None`` keeps the input's.
+        model: emotion model file; ``None`` uses the node's default model.
+        params_file: the node's parameter YAML, for the same detector and tracker settings as a node
+            started with it (``None``: the node's defaults).
+        overwrite: replace an existing output folder (only once the new one is complete).
+        progress: show a progress bar (``None``: only on a terminal).
+        log: where warnings go (one string per call).
+
+    Raises:
+        bagio.BagError: missing, corrupt or truncated bag; missing topic; unsupported message type.
+        FileExistsError: the output exists and ``overwrite`` is false.
+        FileNotFoundError: the model file does not exist.
+    """
+    bag = Path(bag)
+    output = Path(output)
+    pipeline = build_pipeline(model, params_file)
+    labels = tuple(pipeline.classifier.labels)
+    bagio.require_types(EMOTIONS_TYPE, DETECTIONS_TYPE)
+
+    with bagio.open_image_topic(bag, topic) as (reader, image_topic):
+        summary = ProcessSummary(str(bag), image_topic.name, image_topic.msgtype, storage or image_topic.storage_id)
+        with bagio.staged_output_dir(output, overwrite=overwrite) as staging:
+            store = bagio.typestore()
+            writer = bagio.open_writer(staging / BAG_DIR, summary.storage)
+            csv_path = staging / CSV_NAME
+            try:
+                input_conn = next(c for c in reader.connections if c.topic == image_topic.name)
+                image_out = writer.add_connection(
+                    image_topic.name, image_topic.msgtype,
+                    msgdef=input_conn.msgdef.data or None, rihs01=input_conn.digest or None,
+                    typestore=store,
+                )
+                emotions_out = writer.add_connection(EMOTIONS_TOPIC, EMOTIONS_TYPE, typestore=store)
+                detections_out = writer.add_connection(DETECTIONS_TOPIC, DETECTIONS_TYPE, typestore=store)
+                annotated_out = writer.add_connection(
+                    ANNOTATED_COMPRESSED_TOPIC if image_topic.compressed else ANNOTATED_TOPIC,
+                    image_topic.msgtype, typestore=store,
+                )
+                with csv_path.open("w", newline="") as csv_file:
+                    table = csv.writer(csv_file)
+                    table.writerow(csv_header(labels))
+                    _run(
+                        reader, image_topic, pipeline, labels, writer, table, summary,
+                        (image_out, emotions_out, detections_out, annotated_out), progress, log,
+                    )
+            finally:
+                writer.close()
+            write_plot(staging / PLOT_NAME, csv_path, labels)
+            summary.output = str(output.resolve())
+            (staging / SUMMARY_NAME).write_text(json.dumps(summary.to_json(), indent=2) + "\n")
+    return summary
+
+
+def _run(reader, image_topic, pipeline, labels, writer, table, summary, connections, progress, log) -> None:
+    """The frame loop of :func:`process_bag`: decode, perceive, write; fills ``summary``."""
+    image_out, emotions_out, detections_out, annotated_out = connections
+    tracks: dict[int, collections.Counter] = collections.defaultdict(collections.Counter)
+    start_ns: int | None = None
+    # tqdm: disable=None shows the bar only on a terminal.
+    disable = None if progress is None else not progress
+    bar = tqdm(total=image_topic.message_count, unit="frame", desc="processing", leave=False, disable=disable)
+    started = time.perf_counter()
+    try:
+        for _, timestamp, raw in bagio.iter_topic_messages(reader, image_topic.name):
+            bar.update(1)
+            try:
+                msg, image, channel_order = _decode(raw, image_topic.msgtype)
+            except (ImageConversionError, ValueError, TypeError) as exc:
+                summary.skipped_frames += 1
+                if summary.skipped_frames <= MAX_FRAME_WARNINGS:
+                    log(f"warning: skipped the image at bag time {timestamp} ns: {exc}")
+                continue
+            stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+            try:
+                result, annotated = pipeline.process(image, stamp_ns / 1e9, channel_order=channel_order,
+                                                     annotate=True)
+            except InvalidImageError as exc:
+                summary.skipped_frames += 1
+                if summary.skipped_frames <= MAX_FRAME_WARNINGS:
+                    log(f"warning: skipped the image at bag time {timestamp} ns: {exc}")
+                continue
+            if start_ns is None:
+                start_ns = stamp_ns
+            emotions = to_face_emotion_array(result, msg.header, labels)
+            writer.write(image_out, timestamp, raw)
+            writer.write(emotions_out, timestamp, serialize_message(emotions))
+            writer.write(detections_out, timestamp, serialize_message(to_detection_array(result, msg.header, labels)))
+            writer.write(annotated_out, timestamp,
+                         serialize_message(_annotated_message(annotated, msg.header, image_topic.compressed)))
+            table.writerows(csv_rows(summary.frames, emotions, start_ns))
+            summary.frames += 1
+            summary.faces += len(emotions.faces)
+            summary.frames_with_faces += 1 if emotions.faces else 0
+            summary.perception_ms += result.timings.total_ms
+            summary.detect_ms += result.timings.detect_ms
+            summary.classify_ms += result.timings.classify_ms
+            for face in emotions.faces:
+                tracks[int(face.track_id)][face.label] += 1
+    finally:
+        summary.wall_s = time.perf_counter() - started
+        bar.close()
+    if summary.skipped_frames > MAX_FRAME_WARNINGS:
+        log(f"warning: {summary.skipped_frames} images could not be decoded and were skipped")
+    summary.track_labels = {track_id: dict(counts) for track_id, counts in tracks.items()}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options of ``emotion_bag_process``."""
+    parser = argparse.ArgumentParser(
+        prog="emotion_bag_process",
+        description="Run emotion recognition offline over an image topic of a rosbag2 (sqlite3 or MCAP).",
+    )
+    parser.add_argument("bag", type=Path, help="rosbag2 folder (or a single .db3/.mcap file)")
+    parser.add_argument("-o", "--output", type=Path,
+                        help="output folder (default: <bag name>_emotions next to the bag)")
+    parser.add_argument("-t", "--topic", help="image topic (default: the bag's only image topic)")
+    parser.add_argument("--storage", choices=bagio.STORAGE_IDS, help="output bag storage (default: the input's)")
+    parser.add_argument("--model", type=Path, help="emotion model (.tflite or .keras; default: the node's model)")
+    parser.add_argument("--params-file", type=Path,
+                        help="the node's parameter YAML (detector/tracker settings; default: the node's defaults)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the output folder if it exists")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``emotion_bag_process``; returns the exit status (0 on success)."""
+    args = build_parser().parse_args(argv)
+    bag = args.bag
+    output = args.output or bag.resolve().parent / f"{bag.resolve().name.split('.')[0]}_emotions"
+    def warn(text: str) -> None:
+        print(text, file=sys.stderr)
+    try:
+        summary = process_bag(bag, output, topic=args.topic, storage=args.storage, model=args.model,
+                              params_file=args.params_file, overwrite=args.overwrite, progress=False if args.no_progress else None, log=warn)
+    except (bagio.BagError, FileExistsError, FileNotFoundError, ValueError) as exc:
+        print(f"emotion_bag_process: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("emotion_bag_process: interrupted; no output written", file=sys.stderr)
+        return 130
+    print(summary.format())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
