@@ -3,9 +3,15 @@
 The expensive part of the whole pipeline is the cascade scan, and its cost grows with the number of
 pixels and the number of scales. :class:`DetectorSettings` therefore runs it, by default, on a copy
 of the frame downscaled to ``detection_width`` pixels and maps the boxes back to full resolution,
-with a coarser scale step than the seed's 1.1. The defaults were measured with
-``benchmarks/core_benchmark.py``: they find the same faces as the seed's full-resolution scan on
-640x480 and 1280x720 frames, several times faster.
+with a coarser scale step than the seed's 1.1.
+
+The defaults come from a sweep over composed frames of real faces (test/support/images.py) at
+640x480 and 1280x720, timed on our 2-core machine: scanning at 384 px wide with scale step 1.2 and
+faces from 60 px found every face of 93-180 px that the seed's full-resolution scan (scale factor
+1.1, 5 neighbours) finds, in about a fifth of its time. Coarser choices missed faces: at 320 px
+wide, 139 px faces of a 1280x720 frame (35 px after shrinking) were lost; at step 1.25 several more.
+A face must measure at least CASCADE_WINDOW (24) pixels in the scanned copy, so the smallest face a
+1280x720 frame can yield at the default width is 80 px; raise ``detection_width`` for smaller ones.
 """
 
 from __future__ import annotations
@@ -34,19 +40,20 @@ class DetectorSettings:
     """Every knob of the Haar face detector. Sizes are in full-resolution image pixels."""
 
     # Step between cascade scales; larger is faster but may miss faces between two scales (> 1.0).
-    scale_factor: float = 1.15
+    scale_factor: float = 1.2
     # Overlapping raw hits needed to report a face; higher means fewer false positives (>= 0).
-    min_neighbors: int = 5
+    min_neighbors: int = 4
     # Smallest face reported, in pixels (side of the box). Faces smaller than
     # CASCADE_WINDOW / (detection scale) cannot be found on a downscaled frame either way.
-    min_face_size: int = 40
+    min_face_size: int = 60
     # Largest face reported, in pixels; 0 means no limit.
     max_face_size: int = 0
     # Width, in pixels, of the copy of the frame the cascade scans; boxes are mapped back to the full
     # frame. Frames narrower than this are scanned as they are. 0 scans at full resolution.
-    detection_width: int = 320
-    # Equalise the histogram of the scanned image first (helps in dim or flat light).
-    equalize_histogram: bool = True
+    detection_width: int = 384
+    # Equalise the histogram of the scanned image first. Off by default: on our test frames it lost
+    # faces (fewer hits per face) without removing any false positive; it may help in dim, flat light.
+    equalize_histogram: bool = False
     # Report at most this many faces per frame, the largest ones (>= 1).
     max_faces: int = 10
 
