@@ -120,10 +120,8 @@ def open_reader(path: Path | str):  # -> rosbags.rosbag2.Reader
         reader.open()
     except FileNotFoundError:
         raise BagError(f"not a rosbag2: {path} has no metadata.yaml and is not a .db3 or .mcap file") from None
-    except ReaderError as exc:
-        raise BagError(f"cannot open bag {path}: {exc}") from None
-    except (sqlite3.DatabaseError, OSError, ValueError, KeyError) as exc:
-        raise BagError(f"cannot open bag {path}: corrupt or truncated ({exc})") from None
+    except (ReaderError, sqlite3.DatabaseError, OSError, ValueError, KeyError) as exc:
+        raise BagError(f"cannot open bag {path}: corrupt, truncated or not a rosbag2 ({exc})") from None
     return reader
 
 
