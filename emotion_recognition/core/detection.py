@@ -108,7 +108,10 @@ class FaceDetector:
             raise RuntimeError(
                 f"this OpenCV ({cv2.__version__}) has no CascadeClassifier; install opencv-python-headless 4.x"
             )
-        cascade = cv2.CascadeClassifier(path)
+        try:
+            cascade = cv2.CascadeClassifier(path)
+        except (cv2.error, SystemError) as error:  # OpenCV's parse error surfaces as either
+            raise RuntimeError(f"OpenCV could not parse the Haar cascade {path!r}: {error}") from error
         if cascade.empty():
             raise RuntimeError(f"OpenCV could not load the Haar cascade {path!r}")
         self._cascade = cascade

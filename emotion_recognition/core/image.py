@@ -97,5 +97,5 @@ def to_gray(image: np.ndarray, channel_order: str = "bgr") -> np.ndarray:
     """
     image, channels = _checked(image, channel_order)
     if channels == 1:
-        return image.reshape(image.shape[:2])
+        return image if image.ndim == 2 else image.reshape(image.shape[:2])
     return cv2.cvtColor(image, _TO_GRAY[(channel_order, channels)])
