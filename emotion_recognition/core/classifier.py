@@ -29,21 +29,30 @@ class ModelLoadError(RuntimeError):
     """The model file is missing, unreadable, or does not match the model spec (message says why)."""
 
 
+def _dims(shape: Any) -> tuple[int | None, ...]:
+    """A shape as plain ints, with None for a dynamic (None or -1) dimension."""
+    return tuple(None if d is None or int(d) < 0 else int(d) for d in shape)
+
+
+def _shape_text(dims: tuple[int | None, ...]) -> str:
+    return "(" + ", ".join("N" if d is None else str(d) for d in dims) + ")"
+
+
 def _check_input_shape(shape: Any, path: str) -> None:
-    dims = tuple(None if d is None or (isinstance(d, (int, np.integer)) and d < 0) else int(d) for d in shape)
+    dims = _dims(shape)
     if len(dims) != 4 or dims[1:] != INPUT_SHAPE:
         raise ModelLoadError(
-            f"{path}: model input shape is {tuple(shape)}, expected (N, {', '.join(map(str, INPUT_SHAPE))}) "
-            "(48x48 grayscale faces, see emotion_recognition.spec)"
+            f"{path}: model input shape is {_shape_text(dims)}, expected (N, "
+            f"{', '.join(map(str, INPUT_SHAPE))}) (48x48 grayscale faces, see emotion_recognition.spec)"
         )
 
 
 def _check_output_shape(shape: Any, path: str) -> None:
-    dims = tuple(shape)
+    dims = _dims(shape)
     if len(dims) != 2 or dims[-1] != NUM_EMOTIONS:
         raise ModelLoadError(
-            f"{path}: model output shape is {dims}, expected (N, {NUM_EMOTIONS}): one probability per label "
-            f"of {', '.join(EMOTION_LABELS)}"
+            f"{path}: model output shape is {_shape_text(dims)}, expected (N, {NUM_EMOTIONS}): one "
+            f"probability per label of {', '.join(EMOTION_LABELS)}"
         )
 
 

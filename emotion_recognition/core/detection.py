@@ -174,9 +174,9 @@ class FaceDetector:
         inv = 1.0 / scale
         boxes = []
         for x, y, w, h in np.asarray(hits).reshape(-1, 4):
-            x0, y0 = int(round(x * inv)), int(round(y * inv))
-            x1, y1 = int(round((x + w) * inv)), int(round((y + h) * inv))
-            box = Box(x0, y0, x1 - x0, y1 - y0).clamped(width, height)
+            # Map corner and size separately so that square Haar boxes stay square.
+            box = Box(int(round(x * inv)), int(round(y * inv)), int(round(w * inv)), int(round(h * inv)))
+            box = box.clamped(width, height)
             # Allow for the rounding of the mapping back (up to one scanned pixel).
             if box.width >= s.min_face_size - inv and (not s.max_face_size or box.width <= s.max_face_size + inv):
                 boxes.append(box)
