@@ -32,6 +32,17 @@ def readme_robot_build_command() -> str:
     return commands[0]
 
 
+def readme_rosdep_paths() -> list[str]:
+    """The `--from-paths` arguments of the README's `rosdep install` line."""
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## On a robot", 1)[1].split("\n## ", 1)[0]
+    lines = [line.strip() for line in section.splitlines() if line.strip().startswith("rosdep install ")]
+    assert len(lines) == 1, f"expected one `rosdep install` line under 'On a robot', got {lines}"
+    words = shlex.split(lines[0])
+    paths = words[words.index("--from-paths") + 1 :]
+    return paths[: next((i for i, w in enumerate(paths) if w.startswith("-")), len(paths))]
+
+
 def repository_files() -> list[str]:
     """Files of the working tree a clone would have: tracked plus untracked-but-not-ignored."""
     listed = subprocess.run(
@@ -112,6 +123,21 @@ def test_emotion_recognition_is_installed_with_executables_and_data(built_worksp
     assert not (site_packages / "training").exists(), "training/ must not be installed"
 
 
+def test_installed_tools_start_after_sourcing_the_workspace(built_workspace: Path) -> None:
+    """The installed executables run (their entry points resolve from the install space). The node
+    is left out: it has no --help and would start spinning."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "AMENT_PREFIX_PATH")}
+    env["AMENT_PREFIX_PATH"] = sys.prefix
+    for name in [n for n in declared_console_scripts() if not n.endswith("_node")]:
+        executable = built_workspace / "install" / "emotion_recognition" / "lib" / "emotion_recognition" / name
+        result = subprocess.run(
+            ["bash", "-c", f". install/setup.bash && {shlex.quote(str(executable))} --help"],
+            cwd=built_workspace, env=env, capture_output=True, text=True,
+        )
+        assert result.returncode == 0, f"{name} --help failed:\n{result.stderr}"
+        assert "usage:" in result.stdout, name
+
+
 def test_installed_packages_import_after_sourcing_the_workspace(built_workspace: Path) -> None:
     """`source install/setup.bash` is enough to use both packages, from the install space."""
     probe = (
@@ -132,3 +158,24 @@ def test_installed_packages_import_after_sourcing_the_workspace(built_workspace:
     assert happy == "happy"
     assert Path(spec_file).is_relative_to(built_workspace / "install" / "emotion_recognition")
     assert Path(share_dir) == built_workspace / "install" / "emotion_recognition" / "share" / "emotion_recognition"
+
+
+def test_readme_rosdep_paths_find_both_packages_and_never_the_test_vision_msgs(built_workspace: Path) -> None:
+    """rosdep crawls `--from-paths` with catkin_pkg: it must find both packages (emotion_msgs is a
+    dependency of emotion_recognition, so `--ignore-src` needs it in the paths) and never the
+    test-only vision_msgs, which would hide the distribution's package."""
+    from catkin_pkg.packages import find_packages
+
+    found: dict[str, str] = {}
+    for path in readme_rosdep_paths():
+        for relative, package in find_packages(str(built_workspace / path)).items():
+            found[package.name] = str(Path(path) / relative)
+    assert sorted(found) == ["emotion_msgs", "emotion_recognition"]
+    test_folder = built_workspace / "src" / "emotion_recognition" / "test"
+    assert (test_folder / "interfaces" / "vision_msgs" / "package.xml").is_file()
+    assert find_packages(str(test_folder)) == {}
+    listed = subprocess.run(
+        ["colcon", "list", "--names-only", "--base-paths", str(test_folder)],
+        cwd=built_workspace, check=True, capture_output=True, text=True,
+    ).stdout.split()
+    assert listed == []
