@@ -20,6 +20,10 @@ from emotion_recognition.spec import FACE_CROP_MARGIN
 class EmotionPipeline:
     """Detect faces, crop them, classify all of them in one batched call, track them, draw them.
 
+    Between full scans (every ``DetectorSettings.full_scan_interval`` frames) only the surroundings of
+    the previous frame's faces are scanned; a frame where one of them is not found again, a frame of
+    another size, time running backwards or a settings change brings a full scan at once.
+
     ``process`` and the ``update_*`` methods may be called from different threads: a settings change
     waits for the frame in progress and applies from the next frame on.
 
@@ -41,6 +45,12 @@ class EmotionPipeline:
         self._detector = FaceDetector(detector_settings)
         self._tracker = FaceTracker(tracker_settings)
         self._lock = threading.Lock()
+        # What detect_near() needs: the previous frame's boxes, its size and time, and how many
+        # frames ago the whole frame was last scanned.
+        self._previous_boxes: list = []
+        self._previous_shape: tuple[int, int] | None = None
+        self._previous_timestamp_s: float | None = None
+        self._frames_since_full_scan = 0
 
     @property
     def detector_settings(self) -> DetectorSettings:
@@ -55,6 +65,7 @@ class EmotionPipeline:
         settings.validate()
         with self._lock:
             self._detector.update(settings)
+            self._previous_boxes = []  # the next frame is scanned whole with the new settings
 
     def update_tracker_settings(self, settings: TrackerSettings) -> None:
         """Validate and apply new tracker settings (ValueError keeps the old ones); tracks are kept."""
@@ -66,6 +77,7 @@ class EmotionPipeline:
         """Forget all tracks, e.g. when the image source changes."""
         with self._lock:
             self._tracker.reset()
+            self._previous_boxes = []
 
     def process(
         self, image: np.ndarray, timestamp_s: float, channel_order: str = "bgr", annotate: bool = False
@@ -90,7 +102,7 @@ class EmotionPipeline:
         t0 = time.perf_counter()
         gray = to_gray(image, channel_order)
         with self._lock:
-            boxes = self._detector.detect(gray)
+            boxes, full_scan = self._detect(gray, timestamp_s)
             t1 = time.perf_counter()
             faces = crop_faces(gray, boxes, self.crop_margin)
             t2 = time.perf_counter()
@@ -107,6 +119,34 @@ class EmotionPipeline:
             annotated = draw_faces(to_bgr(image, channel_order), tracked)
             timings.draw_ms = (time.perf_counter() - t4) * 1e3
         result = FrameResult(
-            faces=tracked, image_width=int(gray.shape[1]), image_height=int(gray.shape[0]), timings=timings
+            faces=tracked,
+            image_width=int(gray.shape[1]),
+            image_height=int(gray.shape[0]),
+            timings=timings,
+            full_scan=full_scan,
         )
         return result, annotated
+
+    def _detect(self, gray: np.ndarray, timestamp_s: float) -> tuple[list, bool]:
+        """Scan around the previous frame's faces when the schedule allows and that finds them all
+        again; otherwise scan the whole frame. Returns the boxes and whether the scan was full."""
+        interval = self._detector.settings.full_scan_interval
+        boxes = None
+        if (
+            self._previous_boxes
+            and self._frames_since_full_scan + 1 < interval
+            and self._previous_shape == gray.shape
+            and self._previous_timestamp_s is not None
+            and timestamp_s >= self._previous_timestamp_s
+        ):
+            boxes = self._detector.detect_near(gray, self._previous_boxes)
+        full_scan = boxes is None
+        if boxes is None:
+            boxes = self._detector.detect(gray)
+            self._frames_since_full_scan = 0
+        else:
+            self._frames_since_full_scan += 1
+        self._previous_boxes = boxes
+        self._previous_shape = gray.shape
+        self._previous_timestamp_s = timestamp_s
+        return boxes, full_scan

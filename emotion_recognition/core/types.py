@@ -94,3 +94,6 @@ class FrameResult:
     image_width: int = 0
     image_height: int = 0
     timings: StageTimings = field(default_factory=StageTimings)
+    # True when the whole frame was scanned for faces, False when only the surroundings of the
+    # previous frame's faces were (see DetectorSettings.full_scan_interval).
+    full_scan: bool = True

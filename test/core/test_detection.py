@@ -20,7 +20,9 @@ from test.support.images import (
     FacePlacement,
     compose_frame,
     face_box,
+    background_bgr,
     match_faces,
+    moving_face_sequence,
     multi_face_frame,
     photo_bgr,
     photo_gray,
@@ -156,6 +158,7 @@ def test_a_dark_photo_still_gives_the_face_with_equalisation() -> None:
         ({"detection_width": 10}, "detection_width"),
         ({"detection_width": -1}, "detection_width"),
         ({"max_faces": 0}, "max_faces"),
+        ({"full_scan_interval": 0}, "full_scan_interval"),
     ],
 )
 def test_invalid_settings_are_refused_with_the_field_named(changes: dict, field: str) -> None:
@@ -197,3 +200,23 @@ def test_a_corrupt_cascade_file_is_a_clear_error(tmp_path) -> None:
     bad.write_text("<opencv_storage><cascade>not a cascade</cascade></opencv_storage>")
     with pytest.raises(RuntimeError, match="broken.xml"):
         FaceDetector(cascade_path=str(bad))
+
+
+def test_detect_near_finds_known_faces_again_and_gives_up_when_one_is_gone(detector: FaceDetector) -> None:
+    frames = moving_face_sequence(n_frames=6, step=(20, 5), background="coffee")
+    previous = detector.detect(to_gray(frames[0][0]))
+    for frame, expected in frames[1:]:
+        near = detector.detect_near(to_gray(frame), previous)
+        assert near is not None and len(near) == 1 and near[0].iou(expected) >= FACE_MATCH_IOU
+        previous = near
+    empty = to_gray(background_bgr(640, 480, "coffee"))
+    assert detector.detect_near(empty, previous) is None
+
+
+def test_detect_near_reports_only_known_faces(detector: FaceDetector) -> None:
+    frame, expected = multi_face_frame(640, 480, 4)
+    gray = to_gray(frame)
+    everything = detector.detect(gray)
+    assert len(everything) == 4
+    near = detector.detect_near(gray, everything[:2])
+    assert near is not None and match_faces(everything[:2], near) == 2 and len(near) == 2

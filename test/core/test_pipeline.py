@@ -102,7 +102,14 @@ def test_ids_follow_a_moving_face_and_a_newcomer_gets_a_new_one(pipeline: Emotio
     assert set(ids) == {ids[0]}
     placements = [FacePlacement(ASTRONAUT, 120 + 22 * 10, 150 + 30, 110), FacePlacement(GRACE_HOPPER, 40, 140, 100)]
     frame, expected = compose_frame(640, 480, placements, background="rocket")
-    result, _ = pipeline.process(frame, 11 / 15.0)
+    # A face that appears beside a known one is found by the next full scan, within
+    # full_scan_interval frames.
+    interval = pipeline.detector_settings.full_scan_interval
+    for k in range(interval):
+        result, _ = pipeline.process(frame, (11 + k) / 15.0)
+        if len(result.faces) == 2:
+            break
+    assert len(result.faces) == 2 and result.full_scan
     by_id = {f.track_id: f for f in result.faces}
     assert ids[0] in by_id and by_id[ids[0]].box.iou(expected[0]) >= FACE_MATCH_IOU
     (newcomer,) = [f for f in result.faces if f.track_id != ids[0]]
@@ -170,3 +177,34 @@ def test_reset_tracking_gives_new_ids(pipeline: EmotionPipeline) -> None:
     pipeline.reset_tracking()
     (second,) = pipeline.process(photo_bgr(ASTRONAUT), 0.1)[0].faces
     assert second.track_id != first.track_id
+
+
+def test_between_full_scans_only_known_faces_are_followed_and_found_alike(classifier: EmotionClassifier) -> None:
+    sequence = moving_face_sequence(n_frames=9, step=(18, 4), background="brick")
+    tracked = EmotionPipeline(classifier, DetectorSettings(full_scan_interval=3))
+    every = EmotionPipeline(classifier, DetectorSettings(full_scan_interval=1))
+    scans, ids = [], []
+    for i, (frame, expected) in enumerate(sequence):
+        a, _ = tracked.process(frame, i / 30.0)
+        b, _ = every.process(frame, i / 30.0)
+        scans.append(a.full_scan)
+        ids.append(a.faces[0].track_id if a.faces else None)
+        assert b.full_scan
+        assert len(a.faces) == len(b.faces) == 1
+        assert a.faces[0].box.iou(expected) >= FACE_MATCH_IOU
+        assert a.faces[0].box.iou(b.faces[0].box) >= 0.7
+    assert scans == [True, False, False] * 3
+    assert set(ids) == {ids[0]}
+
+
+def test_a_scene_change_is_scanned_whole_at_once(pipeline: EmotionPipeline) -> None:
+    result, _ = pipeline.process(photo_bgr(ASTRONAUT), 0.0)
+    assert result.full_scan and len(result.faces) == 1
+    # Same size, the face elsewhere: the known face is not found again, so the frame is scanned whole.
+    frame, expected = compose_frame(512, 512, [FacePlacement(GRACE_HOPPER, 300, 300, 100)], background="rocket")
+    result, _ = pipeline.process(frame, 0.1)
+    assert result.full_scan
+    assert match_faces(expected, [f.box for f in result.faces]) == 1
+    # A face-free frame right after: nothing reported.
+    result, _ = pipeline.process(photo_bgr("coffee")[:512, :512].copy(), 0.2)
+    assert result.faces == [] and result.full_scan
