@@ -526,6 +526,7 @@ class EmotionRecognitionNode(LifecycleNode):
             totals = _Counters(
                 received=self._totals.received, dropped=self._totals.dropped,
                 processed=self._totals.processed, rejected=self._totals.rejected,
+                rejected_causes=dict(self._totals.rejected_causes),
             )
             last_image = self._last_image_time
         elapsed = max(now - self._last_report_time, 1e-6)
@@ -557,6 +558,8 @@ class EmotionRecognitionNode(LifecycleNode):
             "tensorflow loaded": str("tensorflow" in sys.modules).lower(),
             "seconds since last image": f"{now - last_image:.2f}" if last_image is not None else "never",
         }
+        for cause, count in sorted(totals.rejected_causes.items()):
+            values[f"rejected frames ({cause})"] = str(count)
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()

@@ -8,7 +8,9 @@ Nothing here imports rclpy: the descriptors are built in :mod:`emotion_recogniti
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import textwrap
 from dataclasses import dataclass
 from typing import Any, Mapping, Union
 
@@ -73,7 +75,7 @@ class ParameterSpec:
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if type(value) is not expected:
-            return f"{self.name} must be a {expected.__name__}, got {type(value).__name__} {value!r}"
+            return f"{self.name} must be of type {expected.__name__}, got {type(value).__name__} {value!r}"
         if isinstance(value, float) and not math.isfinite(value):
             return f"{self.name} must be a finite number, got {value}"
         if self.minimum is not None and value < self.minimum:
@@ -239,3 +241,53 @@ def tracker_settings(values: Mapping[str, Any]) -> TrackerSettings:
 def settings_fields(cls: type) -> set[str]:
     """Field names of a core settings dataclass (the tests check each one is a parameter)."""
     return {f.name for f in dataclasses.fields(cls)}
+
+
+YAML_HEADER = """\
+# Parameters of the emotion_recognition node: every parameter it declares, set to its default.
+# Generated from emotion_recognition/ros/parameters.py (the table the node declares from); after changing
+# the table or a core default, regenerate with
+#   scripts/dev-env python -m emotion_recognition.ros.parameters > config/emotion_recognition.yaml
+# (a test fails while they differ). Copy this file to change values for your robot, then
+#   ros2 run emotion_recognition emotion_recognition_node --ros-args --params-file <your copy>
+# "/**" applies to the node whatever its name and namespace, so one file serves several cameras.
+"""
+
+_GROUP_TITLES = {
+    DETECTOR: "Haar face detector (core DetectorSettings)",
+    TRACKER: "Face tracking and temporal smoothing of probabilities (core TrackerSettings)",
+}
+
+
+def _yaml_scalar(value: ParameterValue) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(value)  # a double-quoted string is valid YAML
+
+
+def render_yaml() -> str:
+    """The parameter file ``config/emotion_recognition.yaml``: every parameter at its default, each with
+    its description, range and when it takes effect as a comment."""
+    lines = [YAML_HEADER + "/**:", "  ros__parameters:"]
+    group = NODE
+    for spec in PARAMETERS:
+        indent = "    "
+        if spec.group != NODE:
+            if spec.group != group:
+                lines += ["", f"    # --- {_GROUP_TITLES[spec.group]} ---", f"    {spec.group}:"]
+            indent = "      "
+        group = spec.group
+        notes = [spec.range_text] if spec.range_text else []
+        notes.append("changeable at run time" if spec.when == RUNTIME else "read on configure")
+        comment = f"{spec.description} [{'; '.join(notes)}]"
+        lines += textwrap.wrap(comment, width=100, initial_indent=indent + "# ", subsequent_indent=indent + "# ")
+        lines.append(f"{indent}{spec.field}: {_yaml_scalar(spec.default)}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(render_yaml(), end="")
