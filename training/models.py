@@ -15,6 +15,7 @@ from emotion_recognition.spec import INPUT_SHAPE, NUM_EMOTIONS
 
 SEED_CNN = "seed_cnn"
 VGG_FER = "vgg_fer"
+COMPACT_FER = "compact_fer"
 
 
 def _head(x, units: tuple[int, ...], dropout: float):
@@ -63,9 +64,31 @@ def build_vgg_fer() -> keras.Model:
     return keras.Model(inputs, outputs, name=VGG_FER)
 
 
+def build_compact_fer() -> keras.Model:
+    """A compact VGG-style network sized for training and running on a robot's CPU: one 32-filter
+    convolution at full resolution, then stages of two 3x3 convolutions (32-64-128-256), batch norm,
+    max pooling, global average pooling and one hidden dense layer.
+
+    About 1.2 M parameters and 0.12 GMAC per face (the seed CNN: 4.5 M and 0.29 GMAC).
+    """
+    inputs = keras.Input(shape=INPUT_SHAPE, name="face_pixels")
+    x = layers.Rescaling(1.0 / 255.0, name="scale_to_unit")(inputs)
+    for stage, filters in enumerate((32, 64, 128, 256)):
+        for _ in range(2):
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+            x = layers.BatchNormalization()(x)
+            x = layers.Activation("relu")(x)
+        x = layers.MaxPooling2D(2)(x)
+        x = layers.Dropout(0.1 + 0.05 * stage)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = _head(x, (256,), dropout=0.4)
+    return keras.Model(inputs, outputs, name=COMPACT_FER)
+
+
 MODEL_BUILDERS: dict[str, Callable[[], keras.Model]] = {
     SEED_CNN: build_seed_cnn,
     VGG_FER: build_vgg_fer,
+    COMPACT_FER: build_compact_fer,
 }
 
 

@@ -5,8 +5,8 @@ A run directory holds::
 
     config.json     the TrainConfig of the run (a resumed run must use the same one)
     state.json      epoch, best PublicTest accuracy, early-stopping counter, wall time per epoch
-    last.keras      the training model (augmentation + network + optimizer state) after the last epoch
-    best.keras      the inference network (no augmentation) with the best PublicTest accuracy so far
+    last.keras      the network with its optimizer state after the last epoch
+    best.keras      the network with the best PublicTest accuracy so far
     history.csv     per-epoch loss/accuracy/learning rate
     tensorboard/    TensorBoard logs (when TensorFlow is available)
 """
@@ -35,8 +35,8 @@ class TrainConfig:
     data: str
     run_dir: str
     ferplus: str | None = None
-    architecture: str = "vgg_fer"
-    epochs: int = 100
+    architecture: str = "compact_fer"
+    epochs: int = 45
     batch_size: int = 128
     optimizer: str = "sgd"  # "sgd" (Nesterov momentum 0.9) or "adamw"
     learning_rate: float = 0.02
@@ -50,25 +50,6 @@ class TrainConfig:
     seed: int = 1337
     mixed_precision: str = "auto"  # "auto" (bfloat16 where the hardware has it), "bfloat16", "off"
     skip_bad_rows: bool = False
-
-
-# Augmentation suited to faces: mirror (expressions are left-right symmetric), small rotations,
-# shifts and zooms (detector boxes jitter), brightness/contrast (lighting). No vertical flips.
-def build_augmenter():
-    import keras
-    from keras import layers
-
-    return keras.Sequential(
-        [
-            layers.RandomFlip("horizontal"),
-            layers.RandomRotation(0.04, fill_mode="nearest"),  # +-15 degrees
-            layers.RandomTranslation(0.1, 0.1, fill_mode="nearest"),
-            layers.RandomZoom((-0.15, 0.15), fill_mode="nearest"),
-            layers.RandomBrightness(0.2, value_range=(0.0, 255.0)),
-            layers.RandomContrast(0.3, value_range=(0.0, 255.0)),
-        ],
-        name="augmentation",
-    )
 
 
 def hardware_has_bfloat16() -> bool:
@@ -93,6 +74,37 @@ def class_weights(counts: np.ndarray, power: float) -> dict[int, float]:
     weights = (np.median(counts) / counts) ** power
     weights /= (weights * counts).sum() / counts.sum()
     return {i: float(w) for i, w in enumerate(weights)}
+
+
+def _training_batches(images: np.ndarray, targets: np.ndarray, sample_weights: np.ndarray | None,
+                      batch_size: int, seed: int):
+    """A Keras PyDataset of augmented, shuffled training batches (a new, seeded order every epoch)."""
+    import keras
+
+    from training.augmentation import augment_batch
+
+    class FerBatches(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__(workers=1, use_multiprocessing=False)
+            self.epoch = 0
+            self.order = np.random.default_rng((seed, 0)).permutation(len(images))
+
+        def __len__(self) -> int:
+            return math.ceil(len(images) / batch_size)
+
+        def __getitem__(self, index: int):
+            rows = self.order[index * batch_size:(index + 1) * batch_size]
+            rng = np.random.default_rng((seed, self.epoch, index))
+            x = augment_batch(images[rows], rng)[..., np.newaxis]
+            if sample_weights is None:
+                return x, targets[rows]
+            return x, targets[rows], sample_weights[rows]
+
+        def on_epoch_end(self) -> None:
+            self.epoch += 1
+            self.order = np.random.default_rng((seed, self.epoch)).permutation(len(images))
+
+    return FerBatches()
 
 
 def _as_model_input(images: np.ndarray) -> np.ndarray:
@@ -165,17 +177,20 @@ def train(config: TrainConfig, resume: bool = False, max_minutes: float | None =
     train_set, val_set = data.split(TRAINING), data.split(PUBLIC_TEST)
     if len(train_set) == 0 or len(val_set) == 0:
         raise ValueError(f"{config.data}: needs Training and PublicTest rows (got {len(train_set)} and {len(val_set)})")
-    x_train, y_train = _as_model_input(train_set.images), train_set.targets()
     x_val, y_val = _as_model_input(val_set.images), val_set.targets()
-    weights = class_weights(train_set.class_counts(), config.class_weight_power) if config.class_weight_power else None
+    sample_weights = None
+    if config.class_weight_power:
+        per_class = class_weights(train_set.class_counts(), config.class_weight_power)
+        sample_weights = np.array([per_class[c] for c in range(NUM_EMOTIONS)], dtype=np.float32)[train_set.labels]
+    batches = _training_batches(train_set.images, train_set.targets(), sample_weights, config.batch_size, config.seed)
+    batches.epoch = state["epoch"]
+    batches.order = np.random.default_rng((config.seed, state["epoch"])).permutation(len(train_set))
 
-    steps_per_epoch = math.ceil(len(x_train) / config.batch_size)
+    steps_per_epoch = len(batches)
     if resume:
         model = keras.models.load_model(last_path)
     else:
-        network = build_model(config.architecture)
-        inputs = keras.Input(shape=INPUT_SHAPE, name="face_pixels")
-        model = keras.Model(inputs, network(build_augmenter()(inputs)), name=f"train_{config.architecture}")
+        model = build_model(config.architecture)
         schedule = keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=config.learning_rate * 0.01,
             decay_steps=max(steps_per_epoch * (config.epochs - config.warmup_epochs), 1),
@@ -192,8 +207,6 @@ def train(config: TrainConfig, resume: bool = False, max_minutes: float | None =
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
             metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
         )
-    network = model.get_layer(config.architecture)
-
     started = time.monotonic()
 
     class Checkpoint(keras.callbacks.Callback):
@@ -213,7 +226,7 @@ def train(config: TrainConfig, resume: bool = False, max_minutes: float | None =
             state["epoch_seconds"].append(round(time.monotonic() - self.epoch_started, 2))
             if val_acc > state["best_val_accuracy"]:
                 state.update(best_val_accuracy=val_acc, best_epoch=epoch + 1, epochs_since_best=0)
-                _atomic_save(network, best_path)
+                _atomic_save(self.model, best_path)
             else:
                 state["epochs_since_best"] += 1
             if state["epochs_since_best"] >= config.patience:
@@ -245,17 +258,14 @@ def train(config: TrainConfig, resume: bool = False, max_minutes: float | None =
     except ImportError:
         print("note: TensorFlow or TensorBoard is not installed; no TensorBoard logs for this run (history.csv has the curves)")
 
-    print(f"training {config.architecture} on {len(x_train)} images, validating on {len(x_val)} (PublicTest); "
+    print(f"training {config.architecture} on {len(train_set)} images, validating on {len(x_val)} (PublicTest); "
           f"policy {keras.mixed_precision.global_policy().name}, backend {keras.backend.backend()}, "
           f"epochs {state['epoch'] + 1}..{config.epochs}", flush=True)
     model.fit(
-        x_train,
-        y_train,
-        batch_size=config.batch_size,
+        batches,
         epochs=config.epochs,
         initial_epoch=state["epoch"],
         validation_data=(x_val, y_val),
-        class_weight=weights,
         callbacks=callbacks,
         verbose="auto" if sys.stdout.isatty() else 2,
     )
