@@ -1,0 +1,147 @@
+"""Evaluation of a ``.keras`` or ``.tflite`` model on one split: accuracy, per-class precision, recall
+and F1, macro-F1, confusion matrix (JSON and PNG) and calibration (expected calibration error and a
+reliability plot).
+
+Models run through :class:`emotion_recognition.core.classifier.EmotionClassifier`, the very code the
+node uses, so the numbers describe what the robot runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from emotion_recognition.spec import EMOTION_LABELS, INPUT_SHAPE, NUM_EMOTIONS
+from training.data import SPLIT_NAMES, load_dataset, parse_split
+
+CALIBRATION_BINS = 15
+
+
+def predict_probabilities(model_path: str | os.PathLike, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Run ``images`` (uint8 (N, 48, 48)) through the model in batches; returns (N, 7) probabilities."""
+    from emotion_recognition.core.classifier import EmotionClassifier
+
+    classifier = EmotionClassifier.load(model_path, num_threads=os.cpu_count() or 1)
+    outputs = [
+        classifier.predict(images[i:i + batch_size].astype(np.float32).reshape((-1, *INPUT_SHAPE)))
+        for i in range(0, len(images), batch_size)
+    ]
+    return np.concatenate(outputs) if outputs else np.zeros((0, NUM_EMOTIONS), np.float32)
+
+
+def compute_metrics(labels: np.ndarray, probabilities: np.ndarray, bins: int = CALIBRATION_BINS) -> dict:
+    """Classification and calibration metrics for true ``labels`` (N,) and ``probabilities`` (N, 7)."""
+    if len(labels) != len(probabilities) or len(labels) == 0:
+        raise ValueError(f"need equal, non-zero numbers of labels and predictions, got {len(labels)} and {len(probabilities)}")
+    predicted = probabilities.argmax(axis=1)
+    confusion = np.zeros((NUM_EMOTIONS, NUM_EMOTIONS), dtype=np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    per_class = {}
+    for i, name in enumerate(EMOTION_LABELS):
+        true_positive = confusion[i, i]
+        precision = true_positive / confusion[:, i].sum() if confusion[:, i].sum() else 0.0
+        recall = true_positive / confusion[i, :].sum() if confusion[i, :].sum() else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[name] = {"precision": float(precision), "recall": float(recall), "f1": float(f1),
+                           "support": int(confusion[i, :].sum())}
+
+    confidence = probabilities.max(axis=1)
+    correct = predicted == labels
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    reliability = []
+    ece = 0.0
+    for b in range(bins):
+        in_bin = which == b
+        count = int(in_bin.sum())
+        accuracy = float(correct[in_bin].mean()) if count else 0.0
+        mean_confidence = float(confidence[in_bin].mean()) if count else 0.0
+        ece += count / len(labels) * abs(accuracy - mean_confidence)
+        reliability.append({"lower": float(edges[b]), "upper": float(edges[b + 1]), "count": count,
+                            "accuracy": accuracy, "mean_confidence": mean_confidence})
+    return {
+        "num_images": int(len(labels)),
+        "accuracy": float(correct.mean()),
+        "macro_f1": float(np.mean([c["f1"] for c in per_class.values()])),
+        "per_class": per_class,
+        "labels": list(EMOTION_LABELS),
+        "confusion_matrix": confusion.tolist(),
+        "expected_calibration_error": float(ece),
+        "mean_confidence": float(confidence.mean()),
+        "reliability": reliability,
+    }
+
+
+def plot_confusion(metrics: dict, path: str | os.PathLike, title: str) -> None:
+    """Row-normalised confusion matrix with counts, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = np.asarray(metrics["confusion_matrix"])
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(7, 6))
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(NUM_EMOTIONS), EMOTION_LABELS, rotation=45, ha="right")
+    ax.set_yticks(range(NUM_EMOTIONS), EMOTION_LABELS)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(NUM_EMOTIONS):
+        for j in range(NUM_EMOTIONS):
+            ax.text(j, i, f"{rates[i, j]:.2f}\n({counts[i, j]})", ha="center", va="center", fontsize=7,
+                    color="white" if rates[i, j] > 0.5 else "black")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_reliability(metrics: dict, path: str | os.PathLike, title: str) -> None:
+    """Reliability diagram: accuracy against confidence per bin, with the diagonal of perfect calibration."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bins = metrics["reliability"]
+    centers = [(b["lower"] + b["upper"]) / 2 for b in bins]
+    width = bins[0]["upper"] - bins[0]["lower"]
+    fig, ax = plt.subplots(figsize=(6, 6))
+    ax.bar(centers, [b["accuracy"] for b in bins], width=width * 0.95, edgecolor="black", label="accuracy")
+    ax.plot([0, 1], [0, 1], "k--", label="perfect calibration")
+    ax.plot(centers, [b["mean_confidence"] if b["count"] else np.nan for b in bins], "r.", label="mean confidence")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (top probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"{title}\nECE {metrics['expected_calibration_error']:.3f}")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def evaluate_to_folder(model_path: str | os.PathLike, data_path: str | os.PathLike, split: str,
+                       out_dir: str | os.PathLike, ferplus: str | None = None, skip_bad_rows: bool = False) -> dict:
+    """Evaluate ``model_path`` on one split of the data; writes ``metrics_<split>.json``,
+    ``confusion_<split>.png`` and ``reliability_<split>.png`` into ``out_dir`` and returns the metrics."""
+    split_id = parse_split(split)
+    split_name = SPLIT_NAMES[split_id]
+    data = load_dataset(data_path, skip_bad_rows=skip_bad_rows, ferplus=ferplus).split(split_id)
+    if len(data) == 0:
+        raise ValueError(f"{data_path}: no {split_name} rows")
+    metrics = compute_metrics(data.labels, predict_probabilities(model_path, data.images))
+    metrics.update(model=str(model_path), split=split_name, data=str(data_path), ferplus=ferplus,
+                   skipped_rows=data.skipped)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = Path(model_path).name
+    (out / f"metrics_{split_name}.json").write_text(json.dumps(metrics, indent=2))
+    title = f"{stem} on FER2013 {split_name} ({len(data)} images)"
+    plot_confusion(metrics, out / f"confusion_{split_name}.png", f"{title}\naccuracy {metrics['accuracy']:.3f}")
+    plot_reliability(metrics, out / f"reliability_{split_name}.png", title)
+    return metrics

@@ -1,0 +1,188 @@
+"""Export a trained network for the node: a float32 ``.keras``, a float ``.tflite`` and an int8 ``.tflite``
+calibrated on training images, each with a JSON card beside it (labels, input spec, data, metrics, commit).
+
+The int8 model keeps float32 input and output tensors (raw 0-255 pixels in, probabilities out), so the
+node feeds every model the same way. Its PublicTest accuracy is checked against the float model and
+the export fails when it drops by more than ``max_int8_drop`` points.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from emotion_recognition.spec import EMOTION_LABELS, INPUT_DTYPE, INPUT_SHAPE, INPUT_VALUE_RANGE
+from training.data import PUBLIC_TEST, TRAINING, load_dataset
+
+
+class ExportError(RuntimeError):
+    """The export cannot produce a model that meets its checks."""
+
+
+def load_float32_network(path: str | os.PathLike):
+    """Load a trained network as a float32 inference model.
+
+    A network trained under ``mixed_bfloat16`` holds bfloat16 ops that TFLite cannot convert; it is
+    rebuilt from its architecture under the float32 policy and given the trained weights.
+    """
+    import keras
+
+    from training.models import MODEL_BUILDERS, build_model
+
+    trained = keras.models.load_model(path, compile=False)
+    policies = {layer.dtype_policy.name for layer in trained.layers}
+    if policies <= {"float32"}:
+        return trained
+    if trained.name not in MODEL_BUILDERS:
+        raise ExportError(f"{path}: mixed-precision model {trained.name!r} is not a known architecture to rebuild")
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        network = build_model(trained.name)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    network.set_weights([np.asarray(w, dtype=np.float32) for w in trained.get_weights()])
+    return network
+
+
+def convert_to_tflite(network, representative_images: np.ndarray | None = None) -> bytes:
+    """Convert a float32 Keras network to TFLite with a dynamic batch dimension.
+
+    With ``representative_images`` (uint8 (N, 48, 48)) the weights and activations are quantised to
+    int8 (full integer kernels), keeping float32 input and output.
+    """
+    import tempfile
+
+    import tensorflow as tf
+
+    # Through a SavedModel: converting a tf.function directly leaves the weights as resource
+    # variables that the TFLite calibrator cannot read.
+    with tempfile.TemporaryDirectory(prefix="emotion_export_") as saved_model:
+        network.export(saved_model, format="tf_saved_model", verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
+        return _convert(converter, representative_images)
+
+
+def _convert(converter, representative_images: np.ndarray | None) -> bytes:
+    import tensorflow as tf
+
+    if representative_images is not None:
+        def representative():
+            for image in representative_images:
+                yield [image.astype(np.float32).reshape((1, *INPUT_SHAPE))]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    return converter.convert()
+
+
+def calibration_sample(labels: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
+    """Indices of ``count`` training images, stratified by class, drawn with a fixed seed."""
+    rng = np.random.default_rng(seed)
+    count = min(count, len(labels))
+    picks = []
+    for c in np.unique(labels):
+        rows = np.flatnonzero(labels == c)
+        share = max(1, round(count * len(rows) / len(labels)))
+        picks.append(rng.choice(rows, size=min(share, len(rows)), replace=False))
+    return rng.permutation(np.concatenate(picks))[:count]
+
+
+def source_commit() -> str:
+    """The git commit of this checkout (with ``-dirty`` when it has uncommitted changes), or ``unknown``."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def model_card(model_file: Path, kind: str, source: str, data: str, metrics: dict, extra: dict | None = None) -> dict:
+    """The JSON written beside every exported model."""
+    card = {
+        "file": model_file.name,
+        "format": kind,
+        "labels": list(EMOTION_LABELS),
+        "input": {"shape": ["N", *INPUT_SHAPE], "dtype": INPUT_DTYPE, "value_range": list(INPUT_VALUE_RANGE),
+                  "color": "grayscale", "preprocessing": "inside the model (scaled to 0-1)"},
+        "output": {"shape": ["N", len(EMOTION_LABELS)], "meaning": "probabilities in label order"},
+        "trained_network": source,
+        "training_data": data,
+        "metrics": metrics,
+        "commit": source_commit(),
+        "exported_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    card.update(extra or {})
+    return card
+
+
+def export_all(model_path: str | os.PathLike, data_path: str | os.PathLike, out_dir: str | os.PathLike,
+               name: str = "emotion_model", ferplus: str | None = None, skip_bad_rows: bool = False,
+               calibration_images: int = 2000, max_int8_drop: float = 0.5) -> dict[str, Path]:
+    """Write ``<name>.keras``, ``<name>.tflite`` and ``<name>_int8.tflite`` (each with a ``.json`` card).
+
+    Raises:
+        ExportError: when the int8 model's PublicTest accuracy drops more than ``max_int8_drop`` points
+            below the float model's (the int8 file is then not written).
+    """
+    from training.evaluate import compute_metrics, predict_probabilities
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_dataset(data_path, skip_bad_rows=skip_bad_rows, ferplus=ferplus)
+    train_set, val_set = data.split(TRAINING), data.split(PUBLIC_TEST)
+    if len(train_set) == 0 or len(val_set) == 0:
+        raise ExportError(f"{data_path}: export needs Training rows (calibration) and PublicTest rows (check)")
+    data_text = f"{data.source} ({len(train_set)} Training images; checked on {len(val_set)} PublicTest)"
+
+    network = load_float32_network(model_path)
+    paths = {"keras": out / f"{name}.keras", "tflite": out / f"{name}.tflite", "int8": out / f"{name}_int8.tflite"}
+    network.save(paths["keras"])
+    paths["tflite"].write_bytes(convert_to_tflite(network))
+
+    float_metrics = compute_metrics(val_set.labels, predict_probabilities(paths["keras"], val_set.images))
+    tflite_metrics = compute_metrics(val_set.labels, predict_probabilities(paths["tflite"], val_set.images))
+
+    calibration = train_set.images[calibration_sample(train_set.labels, calibration_images)]
+    int8_bytes = convert_to_tflite(network, representative_images=calibration)
+    candidate = out / f".{name}_int8.candidate.tflite"
+    candidate.write_bytes(int8_bytes)
+    try:
+        int8_metrics = compute_metrics(val_set.labels, predict_probabilities(candidate, val_set.images))
+        drop = 100.0 * (float_metrics["accuracy"] - int8_metrics["accuracy"])
+        if drop > max_int8_drop:
+            raise ExportError(
+                f"int8 model loses {drop:.2f} points of PublicTest accuracy ({float_metrics['accuracy']:.4f} -> "
+                f"{int8_metrics['accuracy']:.4f}), more than the allowed {max_int8_drop}; calibrate on more images "
+                "(--calibration-images) or ship the float model"
+            )
+        os.replace(candidate, paths["int8"])
+    finally:
+        candidate.unlink(missing_ok=True)
+
+    summary = lambda m: {"PublicTest": {k: m[k] for k in ("accuracy", "macro_f1", "expected_calibration_error")}}  # noqa: E731
+    cards = {
+        "keras": model_card(paths["keras"], "keras (float32)", str(model_path), data_text, summary(float_metrics)),
+        "tflite": model_card(paths["tflite"], "tflite (float32)", str(model_path), data_text, summary(tflite_metrics)),
+        "int8": model_card(paths["int8"], "tflite (int8 weights and activations, float32 input/output)",
+                           str(model_path), data_text, summary(int8_metrics),
+                           {"quantization": {"calibration_images": int(len(calibration)),
+                                             "calibration_split": "Training",
+                                             "public_test_drop_points": round(drop, 3)}}),
+    }
+    for key, card in cards.items():
+        paths[key].with_name(paths[key].name + ".json").write_text(json.dumps(card, indent=2))
+    print(f"exported {', '.join(str(p) for p in paths.values())}")
+    print(f"PublicTest accuracy: keras {float_metrics['accuracy']:.4f}, tflite {tflite_metrics['accuracy']:.4f}, "
+          f"int8 {int8_metrics['accuracy']:.4f} (drop {drop:.2f} points)")
+    return paths
