@@ -9,7 +9,9 @@ pixels from frame to frame. For each case it prints median and p95 milliseconds 
 preprocess, classify, track, draw) and per frame for
 
 * core: ``EmotionPipeline.process(..., annotate=True)`` with the default settings and the .tflite
-  model through LiteRT, and
+  model through LiteRT (whole-frame scan every ``full_scan_interval``-th frame, in between only
+  around the known faces),
+* core-full: the same with ``full_scan_interval=1`` (the whole frame scanned every frame), and
 * naive: the seed's pipeline: full-resolution Haar (scaleFactor 1.1, minNeighbors 5, minSize 30x30),
   then for each face a 48x48 crop and one ``model.predict()`` call on the Keras model, then drawing,
 
@@ -184,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         tflite, keras_path, description = resolve_models(args, Path(tmp))
         classifier = EmotionClassifier.load(tflite, num_threads=args.threads)
         pipeline = EmotionPipeline(classifier)
+        pipeline_full = EmotionPipeline(classifier, DetectorSettings(full_scan_interval=1))
         naive = NaivePipeline(keras_path)
 
         import ai_edge_litert
@@ -198,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"core detector settings: {DetectorSettings()}")
         print(f"frames per case: core {args.frames}, naive {args.naive_frames} (after {args.warmup} warm-up)")
         print()
-        header = f"{'case':<16} {'pipeline':<6} " + " ".join(f"{s:>15}" for s in STAGES) + f" {'frame':>15} faces"
+        header = f"{'case':<16} {'pipeline':<9} " + " ".join(f"{s:>15}" for s in STAGES) + f" {'frame':>15} faces"
         print("median / p95 ms")
         print(header)
         print("-" * len(header))
@@ -207,20 +210,29 @@ def main(argv: list[str] | None = None) -> int:
             frames = case_frames(width, height, n_faces)
             expected = frames[0][1]
             core = run_core(pipeline, frames, args.frames, args.warmup)
+            full = run_core(pipeline_full, frames, args.frames, args.warmup)
             slow = run_naive(naive, frames, args.naive_frames, args.warmup)
             name = f"{width}x{height} {n_faces}f"
-            for label, run in (("core", core), ("naive", slow)):
+            for label, run in (("core", core), ("core-full", full), ("naive", slow)):
                 cells = " ".join(f"{stat(run.stages[s]):>15}" for s in STAGES)
                 found = f"{min(run.face_counts)}-{max(run.face_counts)}" if len(set(run.face_counts)) > 1 else f"{run.face_counts[0]}"
-                print(f"{name:<16} {label:<6} {cells} {stat(run.frame):>15} {found}")
-            same = len(core.boxes) == len(slow.boxes) and match_faces(slow.boxes, core.boxes) == len(slow.boxes)
-            speedup = float(np.median(slow.frame) / np.median(core.frame))
-            summary.append((name, np.median(core.frame), np.median(slow.frame), speedup, len(expected),
-                            match_faces(expected, core.boxes), match_faces(expected, slow.boxes), same))
+                print(f"{name:<16} {label:<9} {cells} {stat(run.frame):>15} {found}")
+            def same(run: Run) -> bool:
+                return len(run.boxes) == len(slow.boxes) and match_faces(slow.boxes, run.boxes) == len(slow.boxes)
+
+            naive_ms = float(np.median(slow.frame))
+            summary.append((
+                name, float(np.median(core.frame)), float(np.median(full.frame)), naive_ms,
+                f"{len(expected)}/{match_faces(expected, core.boxes)}/{match_faces(expected, full.boxes)}/"
+                f"{match_faces(expected, slow.boxes)}",
+                "yes" if same(core) and same(full) else "NO",
+            ))
         print()
-        print(f"{'case':<16} {'core ms':>8} {'naive ms':>9} {'speed-up':>9}  faces expected/core/naive  same faces")
-        for name, core_ms, naive_ms, speedup, n, c, s, same in summary:
-            print(f"{name:<16} {core_ms:8.1f} {naive_ms:9.1f} {speedup:8.1f}x  {n}/{c}/{s:<20}  {'yes' if same else 'NO'}")
+        print(f"{'case':<16} {'core ms':>8} {'full ms':>8} {'naive ms':>9} {'speed-up core/full':>19}  "
+              "faces expected/core/full/naive  same faces")
+        for name, core_ms, full_ms, naive_ms, faces, same_faces in summary:
+            speedups = f"{naive_ms / core_ms:.1f}x / {naive_ms / full_ms:.1f}x"
+            print(f"{name:<16} {core_ms:8.1f} {full_ms:8.1f} {naive_ms:9.1f} {speedups:>19}  {faces:<30} {same_faces}")
         print(f"\nload average {os.getloadavg()[0]:.2f} at end")
     return 0
 

@@ -30,11 +30,13 @@ CASCADE_FILE = "haarcascade_frontalface_default.xml"
 # The frontal-face cascade's window: nothing smaller than this can be detected in the scanned image.
 CASCADE_WINDOW = 24
 
-# detect_near(): context scanned around a known face (fraction of its side, on each side), the size
-# the known face is shrunk to for the scan, the range of sizes accepted relative to the known face,
-# and the (fine) scale step of that small scan.
-NEAR_CONTEXT = 0.5
-NEAR_FACE_PX = 48
+# detect_near(): context scanned around a known face (fraction of its side, on each side: how far a
+# face may move between two frames), the size the known face is shrunk to for the scan, the range of
+# sizes accepted relative to the known face, and the (fine) scale step of that small scan. Measured on
+# moving real faces of 80-160 px at 640x480 and 1280x720: as reliable as 48 px / 0.5 context, at
+# about a third of the cost.
+NEAR_CONTEXT = 0.35
+NEAR_FACE_PX = 40
 NEAR_SIZE_RANGE = (0.7, 1.4)
 NEAR_SCALE_FACTOR = 1.1
 
