@@ -166,6 +166,12 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         "Report at most this many faces per frame (the largest).",
         when=RUNTIME, minimum=1, maximum=100,
     ),
+    ParameterSpec(
+        "detector.full_scan_interval", _DETECTOR.full_scan_interval,
+        "Scan the whole frame only every this many frames (1 = every frame); in between only the "
+        "surroundings of known faces are scanned, and a frame that loses a known face is scanned whole.",
+        when=RUNTIME, minimum=1, maximum=1000,
+    ),
     # --- tracking and smoothing (core TrackerSettings) ---
     ParameterSpec(
         "tracker.iou_threshold", _TRACKER.iou_threshold,

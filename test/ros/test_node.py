@@ -6,9 +6,7 @@ frame carries its own header stamp; answers are matched by it. Frames that must 
 stamped 10 s apart (more than tracker.max_age_s of image time), so each starts a fresh track and the
 published probabilities are the model's own output for that frame.
 
-Frames stay under 0.5 MB: Fast DDS's default shared-memory segment (512 KiB) cannot carry a larger
-best-effort sample from a publisher with the default configuration (README "Node", large images);
-640x480 bgr8 frames are exercised by benchmarks/node_latency.py with config/fastdds_large_images.xml.
+Frames stay under 0.5 MB (see test/support/node_rig.py).
 """
 
 from __future__ import annotations
@@ -18,15 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray
-from emotion_msgs.msg import FaceEmotionArray
-from lifecycle_msgs.srv import GetState
-from rcl_interfaces.msg import Parameter as ParameterMsg
-from rcl_interfaces.msg import ParameterType, ParameterValue
-from rcl_interfaces.srv import ListParameters, SetParameters
+from rcl_interfaces.srv import ListParameters
 from sensor_msgs.msg import Image
-from std_msgs.msg import Header
-from vision_msgs.msg import Detection2DArray
 
 from emotion_recognition.core.classifier import EmotionClassifier
 from emotion_recognition.core.pipeline import EmotionPipeline
@@ -34,105 +25,15 @@ from emotion_recognition.core.types import Box
 from emotion_recognition.ros import parameters as params
 from emotion_recognition.ros.image_conversion import array_to_image_msg
 from emotion_recognition.spec import EMOTION_LABELS
-from test.support.images import ASTRONAUT, FACE_MATCH_IOU, face_box, photo_bgr
+from test.support.images import FACE_MATCH_IOU
 from test.support.models import ModelFiles
+from test.support.node_rig import FACE_BOX, FACE_FRAME, FACE_FREE_FRAME, FRAME_ID, NodeRig as Rig
 from test.support.ros_graph import GraphClient, NodeProcess, model_args, stamp_is
 
 DOMAIN_ID = 40
 NAMESPACE = "/cam1"
 NODE = f"{NAMESPACE}/emotion_recognition"
 IMAGE_TOPIC = "/camera/image_raw"
-FRAME_ID = "camera_optical_frame"
-
-# The astronaut photo cut to 320x320 around her face (307 KB as bgr8, 410 KB as bgra8).
-_CROP = Box(70, 0, 320, 320)
-FACE_FRAME = np.ascontiguousarray(
-    photo_bgr(ASTRONAUT)[_CROP.y : _CROP.y + _CROP.height, _CROP.x : _CROP.x + _CROP.width]
-)
-_FACE = face_box(ASTRONAUT)
-FACE_BOX = Box(_FACE.x - _CROP.x, _FACE.y - _CROP.y, _FACE.width, _FACE.height)
-# A face-free real photo (coffee cup), 400x300.
-FACE_FREE_FRAME = np.ascontiguousarray(photo_bgr("coffee")[50:350, 100:500])
-
-
-class Rig:
-    """The running node plus the test's publishers and inboxes."""
-
-    def __init__(self, node: NodeProcess, client: GraphClient, models: ModelFiles) -> None:
-        self.node = node
-        self.client = client
-        self.models = models
-        self.images = client.publisher(Image, IMAGE_TOPIC)
-        self.emotions = client.subscribe(FaceEmotionArray, f"{NAMESPACE}/emotions")
-        self.detections = client.subscribe(Detection2DArray, f"{NAMESPACE}/detections")
-        self.annotated = client.subscribe(Image, f"{NAMESPACE}/image_annotated", depth=5)
-        self.diagnostics = client.subscribe(DiagnosticArray, "/diagnostics")
-        client.wait_until(lambda: self.images.get_subscription_count() > 0, "the node's image subscription")
-        for inbox, what in ((self.emotions, "emotions"), (self.detections, "detections"),
-                            (self.annotated, "image_annotated")):
-            client.wait_until(lambda i=inbox: i.subscription.get_publisher_count() > 0, f"the {what} publisher")
-        self._handshake()
-        self._next_sec = 1000
-
-    def _handshake(self) -> None:
-        """Publish a small probe until the node answers one: discovery is complete in both directions
-        (a best-effort sample sent before the node's side has matched this publisher is lost)."""
-        probe = np.ascontiguousarray(FACE_FREE_FRAME[:64, :64])
-        for attempt in range(200):
-            self.send(array_to_image_msg(probe, "bgr8", self.header(1, attempt)))
-            try:
-                self.emotions.wait_for(lambda m: m.header.stamp.sec == 1, timeout_s=0.25)
-                return
-            except AssertionError:
-                continue
-        raise AssertionError(f"the node never answered a probe frame:\n{self.node.log()}")
-
-    def stamp(self, spacing_s: int = 10) -> int:
-        """A new, unique stamp (seconds), ``spacing_s`` after the previous one."""
-        self._next_sec += spacing_s
-        return self._next_sec
-
-    def header(self, sec: int, nanosec: int = 0) -> Header:
-        header = Header(frame_id=FRAME_ID)
-        header.stamp.sec, header.stamp.nanosec = sec, nanosec
-        return header
-
-    @staticmethod
-    def diagnostic_value(array: DiagnosticArray, key: str) -> str | None:
-        """The value of ``key`` in the node's status of a /diagnostics message (None if absent)."""
-        for status in array.status:
-            if NODE in status.name:
-                for kv in status.values:
-                    if kv.key == key:
-                        return kv.value
-        return None
-
-    def send(self, msg: Image) -> None:
-        self.images.publish(msg)
-
-    def send_bgr(self, bgr: np.ndarray, sec: int) -> None:
-        self.send(array_to_image_msg(bgr, "bgr8", self.header(sec)))
-
-    def answer(self, sec: int, nanosec: int = 0) -> FaceEmotionArray:
-        return self.emotions.wait_for(stamp_is(sec, nanosec))
-
-    def set_parameters(self, **values: object) -> list:
-        """Set parameters through the node's set_parameters service; returns the per-parameter results."""
-        request = SetParameters.Request()
-        for name, value in values.items():
-            name = name.replace("__", ".")
-            msg = ParameterMsg(name=name)
-            if isinstance(value, bool):
-                msg.value = ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)
-            elif isinstance(value, int):
-                msg.value = ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value)
-            elif isinstance(value, float):
-                msg.value = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
-            else:
-                msg.value = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=str(value))
-            request.parameters.append(msg)
-        return self.client.call(SetParameters, f"{NODE}/set_parameters", request).results
-
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory, emotion_models: ModelFiles):
@@ -144,7 +45,9 @@ def rig(tmp_path_factory: pytest.TempPathFactory, emotion_models: ModelFiles):
     client = GraphClient(DOMAIN_ID)
     try:
         node.wait_for_log("active: subscribed to")
-        yield Rig(node, client, emotion_models)
+        rig = Rig(node, client, emotion_models, NAMESPACE, IMAGE_TOPIC)
+        rig.wait_until_connected()
+        yield rig
     finally:
         client.close()
         node.stop()
@@ -322,8 +225,7 @@ def test_bad_input_is_logged_once_and_the_next_good_frame_is_answered(rig: Rig, 
         bad_sec = rig.stamp()
         bad.header = rig.header(bad_sec)
         rig.send(bad)
-        # Wait until the node has taken and refused it (a good frame sent at once could replace it).
-        rig.diagnostics.wait_for(lambda m: rig.diagnostic_value(m, f"rejected frames ({cause})") == str(count))
+        rig.wait_for_rejected(cause, count)
         good = rig.stamp()
         rig.send_bgr(FACE_FRAME, good)
         assert len(rig.answer(good).faces) == 1
@@ -339,7 +241,7 @@ def test_diagnostics_report_rates_drops_timing_and_model(rig: Rig) -> None:
         report = rig.diagnostics.wait_for(
             lambda m: rig.diagnostics.messages.index(m) >= first and rig.diagnostic_value(m, "model") is not None
         )
-        return {kv.key: kv.value for s in report.status if NODE in s.name for kv in s.values}
+        return {kv.key: kv.value for s in report.status if s.name.startswith(NODE + ":") for kv in s.values}
 
     before = fresh_report()
     for _ in range(3):  # one at a time: nothing may be dropped
@@ -364,7 +266,7 @@ def test_stale_input_turns_diagnostics_to_warn(rig: Rig) -> None:
         first = len(rig.diagnostics.messages)
         warn = rig.diagnostics.wait_for(
             lambda m: rig.diagnostics.messages.index(m) >= first
-            and any(NODE in s.name and s.level == b"\x01" and "no image" in s.message for s in m.status)
+            and any(s.name.startswith(NODE + ":") and s.level == b"\x01" and "no image" in s.message for s in m.status)
         )
         assert warn
     finally:
@@ -380,5 +282,4 @@ def test_every_declared_parameter_is_in_the_shipped_yaml_and_vice_versa(rig: Rig
 
 
 def test_node_is_a_lifecycle_node_in_state_active(rig: Rig) -> None:
-    state = rig.client.call(GetState, f"{NODE}/get_state", GetState.Request()).current_state
-    assert state.label == "active"
+    assert rig.lifecycle_state() == "active"

@@ -74,7 +74,8 @@ class NodeProcess:
 
     def log(self) -> str:
         """Everything the node printed so far."""
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def wait_for_log(self, text: str, timeout_s: float = ANSWER_TIMEOUT_S) -> str:

@@ -1,0 +1,111 @@
+"""The node's lifecycle: a missing or broken model fails configure with a readable message and the
+process stays up; fixing the parameter and configuring again works; deactivate stops the output;
+Ctrl-C ends the process cleanly."""
+
+from __future__ import annotations
+
+import pytest
+from diagnostic_msgs.msg import DiagnosticStatus
+from lifecycle_msgs.msg import Transition
+
+from test.support.models import ModelFiles
+from test.support.node_rig import FACE_FRAME, NodeRig
+from test.support.ros_graph import GraphClient, NodeProcess
+
+DOMAIN_ID = 42
+NAMESPACE = "/lab"
+IMAGE_TOPIC = "/lab/camera/image_raw"
+MISSING_MODEL = "/nonexistent/emotion_model_int8.tflite"
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory: pytest.TempPathFactory, emotion_models: ModelFiles):
+    log_path = tmp_path_factory.mktemp("node_lifecycle") / "node.log"
+    node = NodeProcess(
+        DOMAIN_ID,
+        ["-r", f"__ns:={NAMESPACE}", "-r", f"image:={IMAGE_TOPIC}", "-p", f"model_path:={MISSING_MODEL}"],
+        log_path,
+    )
+    client = GraphClient(DOMAIN_ID)
+    try:
+        yield NodeRig(node, client, emotion_models, NAMESPACE, IMAGE_TOPIC)
+    finally:
+        client.close()
+        node.stop()
+
+
+def test_missing_model_fails_configure_with_a_readable_message(rig: NodeRig) -> None:
+    # autostart tried to configure and failed; the process is still running.
+    log = rig.node.wait_for_log("configure failed")
+    assert f"cannot load the emotion model: model file '{MISSING_MODEL}' (parameter model_path) does not exist" in log
+    assert "Traceback" not in log
+    assert rig.node.alive
+    assert rig.lifecycle_state() == "unconfigured"
+    # Asking again through the lifecycle service fails the same way.
+    assert rig.change_state(Transition.TRANSITION_CONFIGURE) is False
+    assert rig.lifecycle_state() == "unconfigured"
+    # /diagnostics says why.
+    report = rig.diagnostics.wait_for(
+        lambda m: any(s.name.startswith(rig.node_name + ":") and s.level == DiagnosticStatus.ERROR for s in m.status)
+    )
+    status = next(s for s in report.status if s.name.startswith(rig.node_name + ":"))
+    assert "not configured" in status.message and MISSING_MODEL in status.message
+
+
+def test_broken_model_fails_configure_with_a_readable_message(rig: NodeRig, tmp_path) -> None:
+    broken = tmp_path / "broken_model.tflite"
+    broken.write_bytes(b"this is not a flatbuffer" * 10)
+    assert rig.set_parameters(model_path=str(broken))[0].successful  # allowed while unconfigured
+    assert rig.change_state(Transition.TRANSITION_CONFIGURE) is False
+    log = rig.node.wait_for_log(f"cannot load the emotion model '{broken}'")
+    assert "Traceback" not in log
+    assert rig.node.alive
+    assert rig.lifecycle_state() == "unconfigured"
+
+
+def test_configure_after_fixing_the_model_path_then_activate_and_answer(rig: NodeRig) -> None:
+    assert rig.set_parameters(model_path=str(rig.models.tflite))[0].successful
+    assert rig.change_state(Transition.TRANSITION_CONFIGURE) is True
+    assert rig.lifecycle_state() == "inactive"
+    # Configure-time parameters are refused once configured.
+    result = rig.set_parameters(model_path="/tmp/other.tflite")[0]
+    assert not result.successful and "read on configure" in result.reason
+    assert rig.change_state(Transition.TRANSITION_ACTIVATE) is True
+    assert rig.lifecycle_state() == "active"
+    rig.wait_until_connected()
+    sec = rig.stamp()
+    rig.send_bgr(FACE_FRAME, sec)
+    assert len(rig.answer(sec).faces) == 1
+
+
+def test_deactivate_stops_taking_images_and_activate_resumes(rig: NodeRig) -> None:
+    assert rig.change_state(Transition.TRANSITION_DEACTIVATE) is True
+    assert rig.lifecycle_state() == "inactive"
+    rig.client.wait_until(lambda: rig.images.get_subscription_count() == 0, "the image subscription to go away")
+    rig.client.wait_until(
+        lambda: rig.emotions.subscription.get_publisher_count() == 0, "the emotions publisher to go away"
+    )
+    assert rig.change_state(Transition.TRANSITION_ACTIVATE) is True
+    rig.wait_until_connected()
+    sec = rig.stamp()
+    rig.send_bgr(FACE_FRAME, sec)
+    assert len(rig.answer(sec).faces) == 1
+
+
+def test_cleanup_allows_changing_configure_time_parameters(rig: NodeRig) -> None:
+    assert rig.change_state(Transition.TRANSITION_DEACTIVATE) is True
+    assert rig.change_state(Transition.TRANSITION_CLEANUP) is True
+    assert rig.lifecycle_state() == "unconfigured"
+    assert rig.set_parameters(image_reliability="reliable")[0].successful
+    assert rig.change_state(Transition.TRANSITION_CONFIGURE) is True
+    assert rig.change_state(Transition.TRANSITION_ACTIVATE) is True
+    assert "subscribed to /lab/camera/image_raw (reliable, depth 1)" in rig.node.wait_for_log("(reliable, depth 1)")
+    rig.wait_until_connected()
+    sec = rig.stamp()
+    rig.send_bgr(FACE_FRAME, sec)
+    assert len(rig.answer(sec).faces) == 1
+
+
+def test_ctrl_c_ends_the_node_cleanly(rig: NodeRig) -> None:
+    assert rig.node.stop() == 0
+    assert "Traceback" not in rig.node.log()
