@@ -84,7 +84,21 @@ def calibration_faces(count: int = 64) -> np.ndarray:
 
 def export_tflite(model: object, path: Path, int8: bool = False, int8_io: bool = False) -> Path:
     """Convert a Keras model to .tflite: float32, or int8 weights/activations calibrated on real face
-    crops (``int8_io`` also makes the input and output tensors int8)."""
+    crops (``int8_io`` also makes the input and output tensors int8).
+
+    Float and int8 go through the project's exporter (``training.export.convert_to_tflite``, what
+    ships); int8 input/output tensors, which it does not make, through the TFLite converter here.
+    """
+    if not int8_io:
+        try:
+            from training.export import convert_to_tflite
+        except ImportError:
+            convert_to_tflite = None
+        if convert_to_tflite is not None:
+            calibration = calibration_faces()[..., 0].astype(np.uint8) if int8 else None
+            path.write_bytes(convert_to_tflite(model, calibration))
+            return path
+
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
