@@ -1,0 +1,130 @@
+"""A two-epoch training run on a tiny data set that saves, is interrupted, resumes and exports, through
+the command-line interface a researcher uses; and the metrics on a hand-made example."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emotion_recognition.core.classifier import EmotionClassifier
+from emotion_recognition.spec import EMOTION_LABELS, INPUT_SHAPE
+from training.evaluate import compute_metrics
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "training", *map(str, args)], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """56 training and 28 PublicTest images whose class is visible (a bright band at a class-specific
+    row), so that even two epochs learn something."""
+    rng = np.random.default_rng(7)
+    images, labels, usage = [], [], []
+    for split, count in ((0, 56), (1, 28)):
+        for i in range(count):
+            label = i % 7
+            image = rng.integers(0, 60, size=(48, 48)).astype(np.uint8)
+            image[label * 6:label * 6 + 6, :] = 230
+            images.append(image)
+            labels.append(label)
+            usage.append(split)
+    path = tmp_path_factory.mktemp("tiny") / "tiny.npz"
+    np.savez(path, images=np.stack(images), labels=np.array(labels, np.int8), usage=np.array(usage, np.int8))
+    return path
+
+
+def test_train_interrupt_resume_export(tiny_data: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    common = ["--data", tiny_data, "--run-dir", run_dir, "--architecture", "compact_fer", "--epochs", "2",
+              "--batch-size", "16", "--warmup-epochs", "1"]
+
+    # An interruption after the first epoch (the time budget is already spent).
+    first = run_cli("train", *common, "--max-minutes", "0")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "resume with --resume" in first.stdout
+    state = json.loads((run_dir / "state.json").read_text())
+    assert state["epoch"] == 1 and not state["finished"]
+    assert (run_dir / "last.keras").is_file() and (run_dir / "best.keras").is_file()
+
+    # Starting again without --resume refuses to overwrite the run; a different recipe cannot resume it.
+    again = run_cli("train", *common)
+    assert again.returncode != 0 and "pass --resume" in again.stderr
+    other = run_cli("train", *common[:-2], "--warmup-epochs", "0", "--resume")
+    assert other.returncode != 0 and "different config" in other.stderr
+
+    resumed = run_cli("train", *common, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    state = json.loads((run_dir / "state.json").read_text())
+    assert state["epoch"] == 2 and state["finished"]
+    history = (run_dir / "history.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in history[1:]] == ["1", "2"]
+    assert (run_dir / "tensorboard").is_dir()
+
+    out = tmp_path / "export"
+    exported = run_cli("export", "--model", run_dir / "best.keras", "--data", tiny_data, "--out", out,
+                       "--calibration-images", "40", "--max-int8-drop", "100")
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    for name in ("emotion_model.keras", "emotion_model.tflite", "emotion_model_int8.tflite"):
+        card = json.loads((out / f"{name}.json").read_text())
+        assert card["labels"] == list(EMOTION_LABELS)
+        assert card["input"]["shape"] == ["N", *INPUT_SHAPE]
+        assert 0.0 <= card["metrics"]["PublicTest"]["accuracy"] <= 1.0
+        assert card["commit"] != "unknown"
+
+    # The float .tflite computes what the .keras computes; int8 stays within quantisation error.
+    images = np.load(tiny_data)["images"][:28].astype(np.float32).reshape((-1, *INPUT_SHAPE))
+    keras_out = EmotionClassifier.load(out / "emotion_model.keras").predict(images)
+    float_out = EmotionClassifier.load(out / "emotion_model.tflite").predict(images)
+    int8_out = EmotionClassifier.load(out / "emotion_model_int8.tflite").predict(images)
+    np.testing.assert_allclose(float_out, keras_out, atol=1e-4)
+    np.testing.assert_allclose(int8_out, keras_out, atol=0.05)  # quantisation error only
+
+    evaluated = run_cli("evaluate", "--model", out / "emotion_model_int8.tflite", "--data", tiny_data,
+                        "--split", "PublicTest", "--out", tmp_path / "eval")
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    metrics = json.loads((tmp_path / "eval" / "metrics_PublicTest.json").read_text())
+    assert metrics["num_images"] == 28
+    for png in ("confusion_PublicTest.png", "reliability_PublicTest.png"):
+        assert (tmp_path / "eval" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_export_fails_loudly_when_int8_loses_too_much(tiny_data: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    trained = run_cli("train", "--data", tiny_data, "--run-dir", run_dir, "--architecture", "compact_fer",
+                      "--epochs", "1", "--batch-size", "16", "--warmup-epochs", "0")
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    # A negative allowance can never be met: the export must stop and leave no int8 model behind.
+    failed = run_cli("export", "--model", run_dir / "best.keras", "--data", tiny_data, "--out", tmp_path / "out",
+                     "--calibration-images", "20", "--max-int8-drop", "-1")
+    assert failed.returncode != 0
+    assert "int8 model loses" in failed.stderr
+    assert not (tmp_path / "out" / "emotion_model_int8.tflite").exists()
+
+
+def test_metrics_on_a_hand_made_example() -> None:
+    labels = np.array([3, 3, 3, 6, 6, 0])
+    probabilities = np.zeros((6, 7), np.float32)
+    probabilities[[0, 1, 3, 4], [3, 3, 6, 6]] = 0.9  # four confident, correct answers
+    probabilities[2, 6] = 0.6                        # a happy face called neutral
+    probabilities[5, 3] = 0.6                        # an angry face called happy
+    probabilities += (1 - probabilities.sum(1, keepdims=True)) / 7
+
+    metrics = compute_metrics(labels, probabilities)
+
+    assert metrics["accuracy"] == pytest.approx(4 / 6)
+    assert metrics["confusion_matrix"][3][3] == 2 and metrics["confusion_matrix"][3][6] == 1
+    assert metrics["per_class"]["happy"]["precision"] == pytest.approx(2 / 3)
+    assert metrics["per_class"]["happy"]["recall"] == pytest.approx(2 / 3)
+    assert metrics["per_class"]["angry"]["recall"] == 0.0
+    confidence = probabilities.max(1)
+    expected_ece = abs(1.0 - confidence[[0, 1, 3, 4]].mean()) * 4 / 6 + abs(0.0 - confidence[[2, 5]].mean()) * 2 / 6
+    assert metrics["expected_calibration_error"] == pytest.approx(expected_ece, abs=1e-6)
