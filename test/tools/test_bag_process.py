@@ -15,7 +15,7 @@ from rclpy.serialization import deserialize_message
 from emotion_recognition.spec import EMOTION_LABELS
 from emotion_recognition.tools import bag_process, bagio
 from test.support.bags import IMAGE_TOPIC, read_bag, stamp_ns, write_photo_bag
-from test.support.ros_models import node_model_path
+from test.support.models import ModelFiles
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # A pasted face counts as found when a published box overlaps it this much (Haar frames faces a bit
@@ -23,9 +23,15 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FOUND_IOU = 0.4
 
 
-def run_cli(*args: str) -> int:
+@pytest.fixture(scope="module")
+def model(emotion_models: ModelFiles) -> Path:
+    """The model file the node runs (shipped, else the untrained stand-in)."""
+    return emotion_models.tflite
+
+
+def run_cli(model: Path, *args: str) -> int:
     """``emotion_bag_process ARGS`` in this process, with the test model."""
-    return bag_process.main([*args, "--model", str(node_model_path()), "--no-progress"])
+    return bag_process.main([*args, "--model", str(model), "--no-progress"])
 
 
 def leftovers(parent: Path, name: str) -> list[str]:
@@ -35,14 +41,14 @@ def leftovers(parent: Path, name: str) -> list[str]:
 
 @pytest.fixture(scope="module", params=[("sqlite3", False), ("sqlite3", True), ("mcap", False), ("mcap", True)],
                 ids=["sqlite3-raw", "sqlite3-compressed", "mcap-raw", "mcap-compressed"])
-def processed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+def processed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, model: Path):
     """A bag of real photos in one storage/image kind, processed once for the tests below."""
     storage, compressed = request.param
     folder = tmp_path_factory.mktemp(f"{storage}-{'jpeg' if compressed else 'raw'}")
     bag = folder / "input_bag"
     frames = write_photo_bag(bag, storage, compressed)
     output = folder / "out"
-    status = run_cli(str(bag), "--output", str(output))
+    status = run_cli(model, str(bag), "--output", str(output))
     return {"storage": storage, "compressed": compressed, "bag": bag, "frames": frames, "output": output,
             "status": status}
 
@@ -147,10 +153,10 @@ def test_plot_is_a_png_and_summary_counts_frames(processed: dict) -> None:
     assert leftovers(processed["output"].parent, "out") == ["out"]
 
 
-def test_summary_is_printed_with_throughput(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_summary_is_printed_with_throughput(tmp_path: Path, capsys: pytest.CaptureFixture, model: Path) -> None:
     bag = tmp_path / "bag"
     frames = write_photo_bag(bag, "sqlite3", compressed=False)
-    assert run_cli(str(bag), "-o", str(tmp_path / "result")) == 0
+    assert run_cli(model, str(bag), "-o", str(tmp_path / "result")) == 0
     printed = capsys.readouterr().out
     assert f"frames: {len(frames)} processed" in printed
     assert "offline throughput:" in printed and "frames/s" in printed and "ms per frame" in printed
@@ -158,17 +164,17 @@ def test_summary_is_printed_with_throughput(tmp_path: Path, capsys: pytest.Captu
     assert str(tmp_path / "result") in printed
 
 
-def test_missing_topic_fails_with_its_name_and_leaves_no_output(tmp_path: Path, capsys) -> None:
+def test_missing_topic_fails_with_its_name_and_leaves_no_output(tmp_path: Path, capsys, model: Path) -> None:
     bag = tmp_path / "bag"
     write_photo_bag(bag, "mcap", compressed=True)
     output = tmp_path / "out"
-    assert run_cli(str(bag), "--topic", "/front_camera/image_raw", "-o", str(output)) != 0
+    assert run_cli(model, str(bag), "--topic", "/front_camera/image_raw", "-o", str(output)) != 0
     error = capsys.readouterr().err
     assert "/front_camera/image_raw" in error and "not in bag" in error and IMAGE_TOPIC in error
     assert leftovers(tmp_path, "out") == []
 
 
-def test_bag_without_image_topic_and_unsupported_type_fail_clearly(tmp_path: Path, capsys) -> None:
+def test_bag_without_image_topic_and_unsupported_type_fail_clearly(tmp_path: Path, capsys, model: Path) -> None:
     store = bagio.typestore()
     bag = tmp_path / "strings"
     writer = bagio.open_writer(bag, "sqlite3")
@@ -177,18 +183,18 @@ def test_bag_without_image_topic_and_unsupported_type_fail_clearly(tmp_path: Pat
     writer.write(connection, 1, store.serialize_cdr(message, "std_msgs/msg/String"))
     writer.close()
 
-    assert run_cli(str(bag), "-o", str(tmp_path / "out")) != 0
+    assert run_cli(model, str(bag), "-o", str(tmp_path / "out")) != 0
     error = capsys.readouterr().err
     assert "no image topic" in error and "/chatter (std_msgs/msg/String)" in error
 
-    assert run_cli(str(bag), "--topic", "/chatter", "-o", str(tmp_path / "out")) != 0
+    assert run_cli(model, str(bag), "--topic", "/chatter", "-o", str(tmp_path / "out")) != 0
     error = capsys.readouterr().err
     assert "unsupported message type std_msgs/msg/String" in error
     assert leftovers(tmp_path, "out") == []
 
 
 @pytest.mark.parametrize("storage", ["sqlite3", "mcap"])
-def test_truncated_bag_fails_clearly_and_leaves_no_output(tmp_path: Path, capsys, storage: str) -> None:
+def test_truncated_bag_fails_clearly_and_leaves_no_output(tmp_path: Path, capsys, storage: str, model: Path) -> None:
     bag = tmp_path / "bag"
     write_photo_bag(bag, storage, compressed=False)
     (data_file,) = [p for p in bag.iterdir() if p.suffix in (".db3", ".mcap")]
@@ -196,39 +202,39 @@ def test_truncated_bag_fails_clearly_and_leaves_no_output(tmp_path: Path, capsys
     with data_file.open("r+b") as handle:  # a recording cut off mid-write
         handle.truncate(size // 2)
     output = tmp_path / "out"
-    assert run_cli(str(bag), "-o", str(output)) != 0
+    assert run_cli(model, str(bag), "-o", str(output)) != 0
     error = capsys.readouterr().err
     assert "error:" in error and ("corrupt" in error or "truncated" in error), error
     assert str(bag) in error
     assert leftovers(tmp_path, "out") == []
 
 
-def test_garbage_file_and_missing_path_fail_clearly(tmp_path: Path, capsys) -> None:
+def test_garbage_file_and_missing_path_fail_clearly(tmp_path: Path, capsys, model: Path) -> None:
     garbage = tmp_path / "recording.db3"
     garbage.write_bytes(os.urandom(4096))
-    assert run_cli(str(garbage), "-o", str(tmp_path / "out")) != 0
+    assert run_cli(model, str(garbage), "-o", str(tmp_path / "out")) != 0
     assert "corrupt" in capsys.readouterr().err
-    assert run_cli(str(tmp_path / "no_such_bag"), "-o", str(tmp_path / "out")) != 0
+    assert run_cli(model, str(tmp_path / "no_such_bag"), "-o", str(tmp_path / "out")) != 0
     assert "bag not found" in capsys.readouterr().err
     assert leftovers(tmp_path, "out") == []
 
 
-def test_existing_output_is_kept_unless_overwrite(tmp_path: Path, capsys) -> None:
+def test_existing_output_is_kept_unless_overwrite(tmp_path: Path, capsys, model: Path) -> None:
     bag = tmp_path / "bag"
     write_photo_bag(bag, "sqlite3", compressed=True)
     output = tmp_path / "out"
     output.mkdir()
     (output / "keep.txt").write_text("mine")
-    assert run_cli(str(bag), "-o", str(output)) != 0
+    assert run_cli(model, str(bag), "-o", str(output)) != 0
     assert "already exists" in capsys.readouterr().err
     assert (output / "keep.txt").read_text() == "mine"
-    assert run_cli(str(bag), "-o", str(output), "--overwrite", "--storage", "mcap") == 0
+    assert run_cli(model, str(bag), "-o", str(output), "--overwrite", "--storage", "mcap") == 0
     assert not (output / "keep.txt").exists()
     assert any(p.suffix == ".mcap" for p in (output / bag_process.BAG_DIR).iterdir())
     assert leftovers(tmp_path, "out") == ["out"]
 
 
-def test_interrupted_run_leaves_no_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_run_leaves_no_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: Path) -> None:
     """Ctrl-C in the middle of the frames: the staging folder is removed, nothing appears."""
     bag = tmp_path / "bag"
     write_photo_bag(bag, "sqlite3", compressed=True)
@@ -242,11 +248,11 @@ def test_interrupted_run_leaves_no_output(tmp_path: Path, monkeypatch: pytest.Mo
         return original(*args, **kwargs)
 
     monkeypatch.setattr(bag_process, "csv_rows", interrupt_at_frame_5)
-    assert run_cli(str(bag), "-o", str(tmp_path / "out")) == 130
+    assert run_cli(model, str(bag), "-o", str(tmp_path / "out")) == 130
     assert leftovers(tmp_path, "out") == []
 
 
-def test_undecodable_images_are_skipped_with_a_warning(tmp_path: Path, capsys) -> None:
+def test_undecodable_images_are_skipped_with_a_warning(tmp_path: Path, capsys, model: Path) -> None:
     store = bagio.typestore()
     bag = tmp_path / "bag"
     frames = []
@@ -262,7 +268,7 @@ def test_undecodable_images_are_skipped_with_a_warning(tmp_path: Path, capsys) -
         writer.write(connection, frame.stamp_ns, store.serialize_cdr(message, bagio.COMPRESSED_IMAGE_TYPE))
         frames.append(frame.stamp_ns)
     writer.close()
-    assert run_cli(str(bag), "-o", str(tmp_path / "out")) == 0
+    assert run_cli(model, str(bag), "-o", str(tmp_path / "out")) == 0
     captured = capsys.readouterr()
     assert "skipped the image" in captured.err
     assert "3 processed, 1 skipped" in captured.out
@@ -270,11 +276,11 @@ def test_undecodable_images_are_skipped_with_a_warning(tmp_path: Path, capsys) -
     assert [stamp_ns(m.msg) for m in emotions] == [frames[0], frames[2], frames[3]]
 
 
-def test_a_single_storage_file_is_accepted(tmp_path: Path) -> None:
+def test_a_single_storage_file_is_accepted(tmp_path: Path, model: Path) -> None:
     """``ros2 bag`` users sometimes point at the .mcap/.db3 file itself."""
     bag = tmp_path / "bag"
     frames = write_photo_bag(bag, "mcap", compressed=True)
     (mcap,) = bag.glob("*.mcap")
-    assert run_cli(str(mcap), "-o", str(tmp_path / "out")) == 0
+    assert run_cli(model, str(mcap), "-o", str(tmp_path / "out")) == 0
     emotions = read_bag(tmp_path / "out" / bag_process.BAG_DIR)[bag_process.EMOTIONS_TOPIC]
     assert len(emotions) == len(frames)
