@@ -186,6 +186,7 @@ class EmotionRecognitionNode(LifecycleNode):
         self._activated_time: float | None = None
         self._last_report_time = time.monotonic()
         self._log_throttle = CauseThrottle(BAD_INPUT_LOG_PERIOD_S)
+        self._first_frame_logged = False
 
         self._configured = False
         self._active = False
@@ -341,6 +342,7 @@ class EmotionRecognitionNode(LifecycleNode):
             self._pending = None
             self._stop_worker = False
             self._counters = _Counters()
+        self._first_frame_logged = False
         self._worker = threading.Thread(target=self._worker_loop, name="emotion_worker", daemon=True)
         self._worker.start()
         image_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=self._reliability)
@@ -492,6 +494,12 @@ class EmotionRecognitionNode(LifecycleNode):
             annotated_pub.publish(bgr_array_to_image_msg(annotated, msg.header))
         elapsed_ms = (time.perf_counter() - start) * 1000.0
         latency_ms = (time.monotonic() - received) * 1000.0
+        if not self._first_frame_logged:
+            self._first_frame_logged = True
+            self.get_logger().info(
+                f"first image processed: {image.shape[1]}x{image.shape[0]} {getattr(msg, 'encoding', '') or 'compressed'}, "
+                f"{len(result.faces)} face(s), {elapsed_ms:.1f} ms"
+            )
         with self._lock:
             for counters in (self._counters, self._totals):
                 counters.processed += 1
