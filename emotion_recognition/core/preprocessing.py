@@ -5,6 +5,11 @@ detector is cropped from the grayscale frame as a square (so the face keeps its 
 optionally widened by ``margin``, resized to 48x48 with ``cv2.INTER_AREA`` (the right filter for
 shrinking; enlarging a tiny face uses the same call) and kept as raw 0-255 values in float32: the
 model scales its input itself.
+
+Why no margin (``spec.FACE_CROP_MARGIN`` = 0): running this Haar cascade on FER2013's own faces
+(600 random images, upscaled to 192 px inside a replicated border) found a face in 508, and its box
+covered the FER2013 image almost exactly: median side 0.97 of the image (quartiles 0.89-1.04), top-left
+corner within 1% of the image's. So the Haar box, cropped as it is, frames a face the way FER2013 does.
 """
 
 from __future__ import annotations

@@ -92,9 +92,13 @@ def test_tflite_and_keras_agree_on_real_faces(emotion_models: ModelFiles, keras_
         np.testing.assert_allclose(lite, reference, atol=1e-3)
         np.testing.assert_array_equal(lite.argmax(axis=1), reference.argmax(axis=1))
     if emotion_models.tflite != float_path:
-        # The int8 model: same label on every clear real face (quantisation moves probabilities a bit).
+        # The int8 model: same label on every real face the float model is clear about (top-1 ahead of
+        # top-2 by 0.1 or more); quantisation moves probabilities a little.
         quantized = EmotionClassifier.load(emotion_models.tflite).predict(real_faces)
-        np.testing.assert_array_equal(quantized.argmax(axis=1), reference.argmax(axis=1))
+        top2 = np.sort(reference, axis=1)[:, -2:]
+        clear = top2[:, 1] - top2[:, 0] >= 0.1
+        assert clear.any(), reference
+        np.testing.assert_array_equal(quantized.argmax(axis=1)[clear], reference.argmax(axis=1)[clear])
         np.testing.assert_allclose(quantized, reference, atol=0.1)
 
 
