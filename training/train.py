@@ -36,12 +36,12 @@ class TrainConfig:
     run_dir: str
     ferplus: str | None = None
     architecture: str = "compact_fer"
-    epochs: int = 45
+    epochs: int = 22
     batch_size: int = 128
     optimizer: str = "sgd"  # "sgd" (Nesterov momentum 0.9) or "adamw"
     learning_rate: float = 0.02
     weight_decay: float = 5e-4
-    warmup_epochs: int = 3
+    warmup_epochs: int = 2
     label_smoothing: float = 0.1
     # Class weight = (median class count / class count) ** power: 0 = off, 1 = full inverse frequency.
     # 0.5 lifts rare classes (disgust: 436 images) without paying much overall accuracy.
