@@ -185,13 +185,30 @@ def sample_frames(count: int | None = None) -> Iterator[SampleFrame]:
         count: how many frames to yield; ``None`` gives the whole sequence (:data:`SAMPLE_FRAME_COUNT`),
             a larger number repeats it (with stamps that keep increasing).
     """
-    total = SAMPLE_FRAME_COUNT if count is None else int(count)
+    return _frames(_SEGMENTS, SAMPLE_FRAME_COUNT if count is None else int(count))
+
+
+# One person walking slowly across the view and back: the benchmark case "640x480, one face".
+_ONE_FACE_SEGMENTS: tuple[_Segment, ...] = (
+    _Segment(30, "coffee", (0.0, 1.0), ((ASTRONAUT, False, (160, 230, 110), (470, 250, 130)),)),
+    _Segment(30, "coffee", (1.0, 0.0), ((ASTRONAUT, False, (470, 250, 130), (160, 230, 110)),)),
+)
+
+
+def one_face_frames(count: int) -> Iterator[SampleFrame]:
+    """Yield ``count`` 640x480 frames with exactly one real face moving to and fro (for throughput
+    measurements: the issue's "640x480 bag with one face")."""
+    return _frames(_ONE_FACE_SEGMENTS, int(count))
+
+
+def _frames(segments: tuple[_Segment, ...], total: int) -> Iterator[SampleFrame]:
+    """Render ``total`` frames of ``segments``, repeating them as needed."""
     if total < 0:
-        raise ValueError(f"frame count must not be negative, got {count}")
+        raise ValueError(f"frame count must not be negative, got {total}")
     period_ns = round(1e9 / SAMPLE_FPS)
     index = 0
     while index < total:
-        for segment in _SEGMENTS:
+        for segment in segments:
             for i in range(segment.frames):
                 if index >= total:
                     return
