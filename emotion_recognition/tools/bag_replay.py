@@ -9,6 +9,7 @@ optionally in a loop. It is also the path the demo uses to feed the node.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import time
@@ -27,6 +28,38 @@ from emotion_recognition.tools import bagio
 # History depth of the replay publisher. Reliable delivery with some depth reaches both reliable and
 # best-effort subscribers (a camera driver's usual "sensor data" profile is best effort).
 PUBLISH_DEPTH = 10
+
+
+LARGE_IMAGE_PROFILE = "fastdds_large_images.xml"
+
+
+def large_image_profile() -> Path | None:
+    """The shipped Fast DDS profile for publishers of large images (``config/fastdds_large_images.xml``
+    in the installed share directory, else in the source checkout), or ``None``."""
+    candidates = []
+    try:
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+
+        try:
+            candidates.append(Path(get_package_share_directory("emotion_recognition")) / "config")
+        except PackageNotFoundError:
+            pass
+    except ImportError:
+        pass
+    candidates.append(Path(__file__).resolve().parents[2] / "config")
+    return next((c / LARGE_IMAGE_PROFILE for c in candidates if (c / LARGE_IMAGE_PROFILE).is_file()), None)
+
+
+def use_large_image_profile(environ: dict[str, str] | None = None) -> str | None:
+    """Point ``FASTDDS_DEFAULT_PROFILES_FILE`` at the shipped large-image profile unless it is set, so
+    that best-effort subscribers (the node's default) receive 640x480 ``bgr8`` frames (900 KB) whole
+    (README "Large images over Fast DDS"). Call before ``rclpy.init``; returns the value in effect."""
+    env = os.environ if environ is None else environ
+    if not env.get("FASTDDS_DEFAULT_PROFILES_FILE"):
+        profile = large_image_profile()
+        if profile is not None:
+            env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
+    return env.get("FASTDDS_DEFAULT_PROFILES_FILE")
 
 
 def message_class(msgtype: str) -> type:
@@ -191,6 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.rate <= 0 or (args.fps is not None and args.fps <= 0):
         print("emotion_bag_replay: error: --rate and --fps must be > 0", file=sys.stderr)
         return 2
+    use_large_image_profile()
     rclpy.init(args=["emotion_bag_replay", *args_in])
     node = Node("emotion_bag_replay")
     stop = threading.Event()

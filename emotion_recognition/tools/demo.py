@@ -187,8 +187,7 @@ class NodeProcess:
                    "-r", f"__ns:={NAMESPACE}"]
         if params_file is not None:
             command += ["--params-file", str(params_file)]
-        command += ["-p", "autostart:=true", "-p", f"use_compressed:={'true' if compressed else 'false'}",
-                    "-p", "image_reliability:=reliable"]
+        command += ["-p", "autostart:=true", "-p", f"use_compressed:={'true' if compressed else 'false'}"]
         if model is not None:
             command += ["-p", f"model_path:={model}"]
         self.command = command
@@ -320,9 +319,10 @@ def run_demo(args: argparse.Namespace, log=print) -> dict[str, Any]:
     from emotion_recognition.ros.node import resolve_model_path
     from emotion_recognition.tools import bagio
     from emotion_recognition.tools.bag_process import csv_header, csv_rows
-    from emotion_recognition.tools.bag_replay import paced
+    from emotion_recognition.tools.bag_replay import paced, use_large_image_profile
 
     prepare_ros_environment()
+    use_large_image_profile()  # this process and the node publish 900 KB images
     model, reason = resolve_model_path(str(args.model) if args.model else "")
     if model is None:
         raise DemoError(reason)

@@ -36,7 +36,7 @@ def test_replayed_bag_reaches_the_node_which_answers_each_image(
     frames = write_photo_bag(bag, storage, compressed)[:8]
     node = NodeProcess(
         REPLAY_DOMAIN_ID,
-        ["-r", f"__ns:={NAMESPACE}", "-p", f"use_compressed:={'true' if compressed else 'false'}", "-p", "image_reliability:=reliable",
+        ["-r", f"__ns:={NAMESPACE}", "-p", f"use_compressed:={'true' if compressed else 'false'}",
          *model_args(emotion_models)],
         tmp_path / "node.log",
     )
