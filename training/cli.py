@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--name", default="emotion_model", help="file stem of the exported models")
     export.add_argument("--calibration-images", type=int, default=2000,
                         help="training images used to calibrate int8 quantisation")
+    export.add_argument("--mirror-average", action="store_true",
+                        help="average each face's prediction with its mirror image's, inside the model")
     export.add_argument("--max-int8-drop", type=float, default=0.5,
                         help="fail when int8 PublicTest accuracy is this many points below float")
     return parser
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
         export_all(args.model, args.data, args.out, name=args.name, ferplus=args.ferplus,
                    skip_bad_rows=args.skip_bad_rows, calibration_images=args.calibration_images,
-                   max_int8_drop=args.max_int8_drop)
+                   max_int8_drop=args.max_int8_drop, mirror_average=args.mirror_average)
     return 0
 
 

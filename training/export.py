@@ -50,6 +50,26 @@ def load_float32_network(path: str | os.PathLike):
     return network
 
 
+def with_mirror_averaging(network):
+    """Wrap ``network`` so that it averages its probabilities for each face and the face's mirror image
+    (test-time augmentation inside the graph: the caller still makes one call per batch).
+
+    The mirror is a fixed anti-identity matrix applied along the image width: exact, built from stock
+    layers only, so the ``.keras`` file loads anywhere without custom code and converts to TFLite.
+    """
+    import keras
+    from keras import layers
+
+    height, width, _ = INPUT_SHAPE
+    inputs = keras.Input(shape=INPUT_SHAPE, name="face_pixels")
+    rows = layers.Reshape((height, width), name="rows")(inputs)
+    mirror = layers.Dense(width, use_bias=False, trainable=False, name="mirror")
+    mirrored = layers.Reshape(INPUT_SHAPE, name="mirrored")(mirror(rows))
+    mirror.set_weights([np.eye(width, dtype=np.float32)[::-1]])
+    outputs = layers.Average(name="probabilities")([network(inputs), network(mirrored)])
+    return keras.Model(inputs, outputs, name=f"{network.name}_mirror_avg")
+
+
 def convert_to_tflite(network, representative_images: np.ndarray | None = None) -> bytes:
     """Convert a float32 Keras network to TFLite with a dynamic batch dimension.
 
@@ -128,7 +148,8 @@ def model_card(model_file: Path, kind: str, source: str, data: str, metrics: dic
 
 def export_all(model_path: str | os.PathLike, data_path: str | os.PathLike, out_dir: str | os.PathLike,
                name: str = "emotion_model", ferplus: str | None = None, skip_bad_rows: bool = False,
-               calibration_images: int = 2000, max_int8_drop: float = 0.5) -> dict[str, Path]:
+               calibration_images: int = 2000, max_int8_drop: float = 0.5,
+               mirror_average: bool = False) -> dict[str, Path]:
     """Write ``<name>.keras``, ``<name>.tflite`` and ``<name>_int8.tflite`` (each with a ``.json`` card).
 
     Raises:
@@ -146,6 +167,8 @@ def export_all(model_path: str | os.PathLike, data_path: str | os.PathLike, out_
     data_text = f"{data.source} ({len(train_set)} Training images; checked on {len(val_set)} PublicTest)"
 
     network = load_float32_network(model_path)
+    if mirror_average:
+        network = with_mirror_averaging(network)
     paths = {"keras": out / f"{name}.keras", "tflite": out / f"{name}.tflite", "int8": out / f"{name}_int8.tflite"}
     network.save(paths["keras"])
     paths["tflite"].write_bytes(convert_to_tflite(network))
@@ -176,7 +199,7 @@ def export_all(model_path: str | os.PathLike, data_path: str | os.PathLike, out_
         "tflite": model_card(paths["tflite"], "tflite (float32)", str(model_path), data_text, summary(tflite_metrics)),
         "int8": model_card(paths["int8"], "tflite (int8 weights and activations, float32 input/output)",
                            str(model_path), data_text, summary(int8_metrics),
-                           {"quantization": {"calibration_images": int(len(calibration)),
+                           {"mirror_averaging": mirror_average, "quantization": {"calibration_images": int(len(calibration)),
                                              "calibration_split": "Training",
                                              "public_test_drop_points": round(drop, 3)}}),
     }

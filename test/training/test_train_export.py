@@ -128,3 +128,20 @@ def test_metrics_on_a_hand_made_example() -> None:
     confidence = probabilities.max(1)
     expected_ece = abs(1.0 - confidence[[0, 1, 3, 4]].mean()) * 4 / 6 + abs(0.0 - confidence[[2, 5]].mean()) * 2 / 6
     assert metrics["expected_calibration_error"] == pytest.approx(expected_ece, abs=1e-6)
+
+
+def test_mirror_averaging_averages_a_face_and_its_mirror() -> None:
+    import keras
+
+    from training.export import with_mirror_averaging
+    from training.models import build_model
+
+    keras.utils.set_random_seed(3)
+    network = build_model("compact_fer")
+    wrapped = with_mirror_averaging(network)
+    faces = np.random.default_rng(3).integers(0, 256, size=(4, *INPUT_SHAPE)).astype(np.float32)
+    mirrored = faces[:, :, ::-1].copy()
+
+    expected = (np.asarray(network(faces)) + np.asarray(network(mirrored))) / 2
+    np.testing.assert_allclose(np.asarray(wrapped(faces)), expected, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(wrapped(mirrored)), expected, atol=1e-6)
