@@ -8,9 +8,10 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticStatus
 from lifecycle_msgs.msg import Transition
 
+from emotion_recognition.ros import parameters as params
 from test.support.models import ModelFiles
 from test.support.node_rig import FACE_FRAME, NodeRig
-from test.support.ros_graph import GraphClient, NodeProcess
+from test.support.ros_graph import PARAMS_FILE, GraphClient, NodeProcess
 
 DOMAIN_ID = 42
 NAMESPACE = "/lab"
@@ -109,3 +110,25 @@ def test_cleanup_allows_changing_configure_time_parameters(rig: NodeRig) -> None
 def test_ctrl_c_ends_the_node_cleanly(rig: NodeRig) -> None:
     assert rig.node.stop() == 0
     assert "Traceback" not in rig.node.log()
+
+
+def test_out_of_range_and_mistyped_values_in_a_parameter_file_fail_configure_not_the_process(
+    tmp_path, emotion_models: ModelFiles
+) -> None:
+    """A user's edited copy of the parameter file with a value out of range and one of the wrong type."""
+    values = params.defaults()
+    text = PARAMS_FILE.read_text(encoding="utf-8")
+    text = text.replace(f"scale_factor: {values['detector.scale_factor']!r}", "scale_factor: 5.0")
+    text = text.replace(f"min_neighbors: {values['detector.min_neighbors']}", "min_neighbors: 2.5")
+    assert "scale_factor: 5.0" in text and "min_neighbors: 2.5" in text
+    params_file = tmp_path / "my_params.yaml"
+    params_file.write_text(text, encoding="utf-8")
+    node = NodeProcess(45, ["-p", f"model_path:={emotion_models.tflite}"], tmp_path / "node.log", params_file)
+    try:
+        log = node.wait_for_log("autostart: configure failed")
+        assert "configure failed: invalid parameters: detector.scale_factor" in log
+        assert "out of range" in log and "detector.min_neighbors" in log and "INTEGER" in log, log
+        assert "Traceback" not in log
+        assert node.alive
+    finally:
+        assert node.stop() == 0
