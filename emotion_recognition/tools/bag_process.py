@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import csv
 import json
+import queue
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -323,87 +326,182 @@ def process_bag(
     bagio.require_types(EMOTIONS_TYPE, DETECTIONS_TYPE)
 
     with bagio.open_image_topic(bag, topic) as (reader, image_topic):
-        summary = ProcessSummary(str(bag), image_topic.name, image_topic.msgtype, storage or image_topic.storage_id)
-        with bagio.staged_output_dir(output, overwrite=overwrite) as staging:
+        input_conn = next(c for c in reader.connections if c.topic == image_topic.name)
+        input_definition = (input_conn.msgdef.data or None, input_conn.digest or None)
+    summary = ProcessSummary(str(bag), image_topic.name, image_topic.msgtype, storage or image_topic.storage_id)
+    with bagio.staged_output_dir(output, overwrite=overwrite) as staging:
+        csv_path = staging / CSV_NAME
+
+        def open_output():  # called in the writer thread: sqlite objects stay in the thread that made them
             store = bagio.typestore()
             writer = bagio.open_writer(staging / BAG_DIR, summary.storage)
-            csv_path = staging / CSV_NAME
-            try:
-                input_conn = next(c for c in reader.connections if c.topic == image_topic.name)
-                image_out = writer.add_connection(
-                    image_topic.name, image_topic.msgtype,
-                    msgdef=input_conn.msgdef.data or None, rihs01=input_conn.digest or None,
-                    typestore=store,
-                )
-                emotions_out = writer.add_connection(EMOTIONS_TOPIC, EMOTIONS_TYPE, typestore=store)
-                detections_out = writer.add_connection(DETECTIONS_TOPIC, DETECTIONS_TYPE, typestore=store)
-                annotated_out = writer.add_connection(
-                    ANNOTATED_COMPRESSED_TOPIC if image_topic.compressed else ANNOTATED_TOPIC,
-                    image_topic.msgtype, typestore=store,
-                )
-                with csv_path.open("w", newline="") as csv_file:
-                    table = csv.writer(csv_file)
-                    table.writerow(csv_header(labels))
-                    _run(
-                        reader, image_topic, pipeline, labels, writer, table, summary,
-                        (image_out, emotions_out, detections_out, annotated_out), progress, log,
-                    )
-            finally:
-                writer.close()
-            write_plot(staging / PLOT_NAME, csv_path, labels)
-            summary.output = str(output.resolve())
-            (staging / SUMMARY_NAME).write_text(json.dumps(summary.to_json(), indent=2) + "\n")
+            image_out = writer.add_connection(
+                image_topic.name, image_topic.msgtype, msgdef=input_definition[0], rihs01=input_definition[1],
+                typestore=store,
+            )
+            emotions_out = writer.add_connection(EMOTIONS_TOPIC, EMOTIONS_TYPE, typestore=store)
+            detections_out = writer.add_connection(DETECTIONS_TOPIC, DETECTIONS_TYPE, typestore=store)
+            annotated_out = writer.add_connection(
+                ANNOTATED_COMPRESSED_TOPIC if image_topic.compressed else ANNOTATED_TOPIC,
+                image_topic.msgtype, typestore=store,
+            )
+            return writer, (image_out, emotions_out, detections_out, annotated_out)
+
+        with csv_path.open("w", newline="") as csv_file:
+            table = csv.writer(csv_file)
+            table.writerow(csv_header(labels))
+            _run(bag, image_topic, pipeline, labels, open_output, table, summary, progress, log)
+        write_plot(staging / PLOT_NAME, csv_path, labels)
+        summary.output = str(output.resolve())
+        (staging / SUMMARY_NAME).write_text(json.dumps(summary.to_json(), indent=2) + "\n")
     return summary
 
 
-def _run(reader, image_topic, pipeline, labels, writer, table, summary, connections, progress, log) -> None:
-    """The frame loop of :func:`process_bag`: decode, perceive, write; fills ``summary``."""
-    image_out, emotions_out, detections_out, annotated_out = connections
+# Frames buffered between the reading, perception and writing stages (bounds memory: ~2 MB a frame).
+STAGE_QUEUE_DEPTH = 8
+_END = object()  # marks the end of a stage's stream
+
+
+class _Stage(threading.Thread):
+    """A worker thread fed through a bounded queue; its first exception is kept for the main thread."""
+
+    def __init__(self, name: str, target: Callable[[], None], stop: threading.Event) -> None:
+        super().__init__(name=name, daemon=True)
+        self._target_fn = target
+        self._stop_event = stop
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._target_fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which re-raises it
+            self.error = exc
+            self._stop_event.set()
+
+
+def _put(queue_: queue.Queue, item: Any, stop: threading.Event) -> bool:
+    """Put ``item`` unless ``stop`` is set first; returns whether it was put."""
+    while not stop.is_set():
+        try:
+            queue_.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _run(bag, image_topic, pipeline, labels, open_output, table, summary, progress, log) -> None:
+    """The frame loop of :func:`process_bag`; fills ``summary``.
+
+    Three stages overlap: a reader thread reads and decodes the images (sqlite, MCAP and JPEG decoding
+    release the GIL), this thread runs the perception core in bag order (tracking needs the order), a
+    writer thread serialises and writes the results. Any stage's error stops all three and is raised.
+    """
     tracks: dict[int, collections.Counter] = collections.defaultdict(collections.Counter)
-    start_ns: int | None = None
+    decoded: queue.Queue = queue.Queue(STAGE_QUEUE_DEPTH)
+    results: queue.Queue = queue.Queue(STAGE_QUEUE_DEPTH)
+    stop = threading.Event()
+
+    def skip(timestamp: int, exc: Exception) -> None:
+        summary.skipped_frames += 1
+        if summary.skipped_frames <= MAX_FRAME_WARNINGS:
+            log(f"warning: skipped the image at bag time {timestamp} ns: {exc}")
+
+    def read() -> None:
+        try:
+            with bagio.open_image_topic(bag, image_topic.name) as (reader, _):
+                for _, timestamp, raw in bagio.iter_topic_messages(reader, image_topic.name):
+                    try:
+                        item = (timestamp, raw, *_decode(raw, image_topic.msgtype))
+                    except (ImageConversionError, ValueError, TypeError) as exc:
+                        item = (timestamp, raw, exc, None, None)
+                    if not _put(decoded, item, stop):
+                        return
+        finally:
+            _put(decoded, _END, stop)
+
+    def write() -> None:
+        writer, (image_out, emotions_out, detections_out, annotated_out) = open_output()
+        try:
+            _write_all(writer, image_out, emotions_out, detections_out, annotated_out)
+        finally:
+            writer.close()
+
+    def _write_all(writer, image_out, emotions_out, detections_out, annotated_out) -> None:
+        start_ns: int | None = None
+        index = 0
+        while True:
+            item = results.get()
+            if item is _END:
+                return
+            timestamp, raw, msg, result, annotated = item
+            emotions = to_face_emotion_array(result, msg.header, labels)
+            stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+            start_ns = stamp_ns if start_ns is None else start_ns
+            writer.write(image_out, timestamp, raw)
+            writer.write(emotions_out, timestamp, serialize_message(emotions))
+            writer.write(detections_out, timestamp, serialize_message(to_detection_array(result, msg.header, labels)))
+            writer.write(annotated_out, timestamp,
+                         serialize_message(_annotated_message(annotated, msg.header, image_topic.compressed)))
+            table.writerows(csv_rows(index, emotions, start_ns))
+            index += 1
+            for face in emotions.faces:
+                tracks[int(face.track_id)][face.label] += 1
+
+    reader_thread, writer_thread = _Stage("bag_reader", read, stop), _Stage("bag_writer", write, stop)
     # tqdm: disable=None shows the bar only on a terminal.
     disable = None if progress is None else not progress
     bar = tqdm(total=image_topic.message_count, unit="frame", desc="processing", leave=False, disable=disable)
     started = time.perf_counter()
+    reader_thread.start()
+    writer_thread.start()
+    finished = False
     try:
-        for _, timestamp, raw in bagio.iter_topic_messages(reader, image_topic.name):
+        while True:
+            item = decoded.get()
+            if item is _END or stop.is_set():
+                break
             bar.update(1)
-            try:
-                msg, image, channel_order = _decode(raw, image_topic.msgtype)
-            except (ImageConversionError, ValueError, TypeError) as exc:
-                summary.skipped_frames += 1
-                if summary.skipped_frames <= MAX_FRAME_WARNINGS:
-                    log(f"warning: skipped the image at bag time {timestamp} ns: {exc}")
+            timestamp, raw, msg, image, channel_order = item
+            if isinstance(msg, Exception):
+                skip(timestamp, msg)
                 continue
             stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
             try:
                 result, annotated = pipeline.process(image, stamp_ns / 1e9, channel_order=channel_order,
                                                      annotate=True)
             except InvalidImageError as exc:
-                summary.skipped_frames += 1
-                if summary.skipped_frames <= MAX_FRAME_WARNINGS:
-                    log(f"warning: skipped the image at bag time {timestamp} ns: {exc}")
+                skip(timestamp, exc)
                 continue
-            if start_ns is None:
-                start_ns = stamp_ns
-            emotions = to_face_emotion_array(result, msg.header, labels)
-            writer.write(image_out, timestamp, raw)
-            writer.write(emotions_out, timestamp, serialize_message(emotions))
-            writer.write(detections_out, timestamp, serialize_message(to_detection_array(result, msg.header, labels)))
-            writer.write(annotated_out, timestamp,
-                         serialize_message(_annotated_message(annotated, msg.header, image_topic.compressed)))
-            table.writerows(csv_rows(summary.frames, emotions, start_ns))
+            if not _put(results, (timestamp, raw, msg, result, annotated), stop):
+                break
             summary.frames += 1
-            summary.faces += len(emotions.faces)
-            summary.frames_with_faces += 1 if emotions.faces else 0
+            summary.faces += len(result.faces)
+            summary.frames_with_faces += 1 if result.faces else 0
             summary.perception_ms += result.timings.total_ms
             summary.detect_ms += result.timings.detect_ms
             summary.classify_ms += result.timings.classify_ms
-            for face in emotions.faces:
-                tracks[int(face.track_id)][face.label] += 1
+        finished = True
     finally:
+        if not finished:
+            stop.set()  # an exception (Ctrl-C) here: stop the reader at once
+        while writer_thread.is_alive():  # the writer finishes what is queued, then ends
+            try:
+                results.put(_END, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        writer_thread.join()
+        stop.set()
+        while reader_thread.is_alive():  # unblock a reader waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                decoded.get_nowait()
+            reader_thread.join(0.05)
         summary.wall_s = time.perf_counter() - started
         bar.close()
+    for stage in (reader_thread, writer_thread):
+        if stage.error is not None:
+            raise stage.error
     if summary.skipped_frames > MAX_FRAME_WARNINGS:
         log(f"warning: {summary.skipped_frames} images could not be decoded and were skipped")
     summary.track_labels = {track_id: dict(counts) for track_id, counts in tracks.items()}
