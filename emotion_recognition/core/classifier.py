@@ -107,7 +107,8 @@ class EmotionClassifier:
         return EMOTION_LABELS
 
     def predict(self, faces: np.ndarray) -> np.ndarray:
-        """Classify a batch of faces in one model call.
+        """Classify a batch of faces in one model call (LiteRT's input is resized to the batch; a
+        model exported with a fixed batch size gets one call per chunk of that size).
 
         Args:
             faces: ``(N, 48, 48, 1)`` raw 0-255 pixels (see :func:`core.preprocessing.crop_faces`).
@@ -156,6 +157,9 @@ class _LiteRtRunner:
         self._input_index = inputs[0]["index"]
         self._output_index = outputs[0]["index"]
         self._batch = int(inputs[0]["shape"][0])
+        # A model exported with a fixed batch size (e.g. a Flatten that hard-codes batch 1) cannot be
+        # resized: its faces go through in chunks of that size instead, one invoke() per chunk.
+        self._fixed_batch = None if signature is None or not len(signature) or signature[0] < 0 else int(signature[0])
         self._in_dtype = np.dtype(inputs[0]["dtype"])
         self._out_dtype = np.dtype(outputs[0]["dtype"])
         for name, dtype in (("input", self._in_dtype), ("output", self._out_dtype)):
@@ -177,6 +181,8 @@ class _LiteRtRunner:
         return np.clip(q, info.min, info.max).astype(self._in_dtype)
 
     def __call__(self, faces: np.ndarray) -> np.ndarray:
+        if self._fixed_batch is not None:
+            return self._run_fixed(faces, self._fixed_batch)
         n = len(faces)
         if n != self._batch:
             self._interpreter.resize_tensor_input(self._input_index, [n, *INPUT_SHAPE])
@@ -184,10 +190,25 @@ class _LiteRtRunner:
             self._batch = n
         self._interpreter.set_tensor(self._input_index, self._quantize_input(faces))
         self._interpreter.invoke()
-        out = self._interpreter.get_tensor(self._output_index)
+        return self._dequantize_output(self._interpreter.get_tensor(self._output_index))
+
+    def _dequantize_output(self, out: np.ndarray) -> np.ndarray:
         if self._out_dtype != np.float32:
-            out = (out.astype(np.float32) - self._out_zero) * self._out_scale
+            return (out.astype(np.float32) - self._out_zero) * self._out_scale
         return out
+
+    def _run_fixed(self, faces: np.ndarray, size: int) -> np.ndarray:
+        """Run a fixed-batch model over ``faces`` in chunks of ``size`` (the last one zero-padded)."""
+        results = []
+        for start in range(0, len(faces), size):
+            chunk = faces[start : start + size]
+            if len(chunk) < size:
+                chunk = np.concatenate([chunk, np.zeros((size - len(chunk), *INPUT_SHAPE), np.float32)])
+            self._interpreter.set_tensor(self._input_index, self._quantize_input(chunk))
+            self._interpreter.invoke()
+            out = self._dequantize_output(self._interpreter.get_tensor(self._output_index))
+            results.append(out[: min(size, len(faces) - start)].copy())
+        return np.concatenate(results)
 
 
 class _KerasRunner:

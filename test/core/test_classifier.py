@@ -202,3 +202,26 @@ def test_the_trained_model_sees_the_astronaut_smile() -> None:
     for path in (shipped.tflite, shipped.keras):
         probabilities = EmotionClassifier.load(path).predict(face)[0]
         assert EMOTION_LABELS[int(probabilities.argmax())] == "happy", (path, dict(zip(EMOTION_LABELS, probabilities)))
+
+
+def test_a_model_exported_with_a_fixed_batch_of_one_still_takes_whole_batches(
+    real_faces: np.ndarray, tmp_path: Path
+) -> None:
+    """A fixed batch dimension (here a Flatten hard-codes batch 1) cannot be resized; such a model
+    gets its faces one chunk at a time and gives the same answers."""
+    import keras
+    import tensorflow as tf
+    from keras import layers
+
+    keras.utils.set_random_seed(7)
+    inputs = keras.Input(shape=INPUT_SHAPE, batch_size=1)
+    x = layers.Rescaling(1.0 / 255.0)(inputs)
+    x = layers.Conv2D(4, 3, strides=4)(x)
+    x = layers.Flatten()(x)
+    model = keras.Model(inputs, layers.Dense(NUM_EMOTIONS, activation="softmax")(x))
+    path = tmp_path / "fixed_batch.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    classifier = EmotionClassifier.load(path)
+    expected = np.concatenate([model.predict(real_faces[i : i + 1], verbose=0) for i in range(len(real_faces))])
+    np.testing.assert_allclose(classifier.predict(real_faces), expected, atol=1e-5)
+    np.testing.assert_allclose(classifier.predict(real_faces[:1]), expected[:1], atol=1e-5)
