@@ -147,6 +147,12 @@ class FaceDetector:
         settings.validate()
         self._settings = settings
 
+    def smallest_face(self, image_width: int) -> int:
+        """Side, in image pixels, of the smallest face a full scan can find in a frame this wide:
+        ``min_face_size`` or the cascade window mapped back from the downscaled copy, whichever is
+        larger (40 px at 640, 80 px at 1280, 120 px at 1920 wide with the defaults)."""
+        return max(self._settings.min_face_size, int(np.ceil(CASCADE_WINDOW / self.detection_scale(image_width))))
+
     def detection_scale(self, image_width: int) -> float:
         """Factor by which a frame ``image_width`` pixels wide is shrunk before scanning (<= 1)."""
         target = self._settings.detection_width

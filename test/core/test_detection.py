@@ -134,6 +134,19 @@ def test_a_frame_narrower_than_detection_width_is_scanned_as_is(detector: FaceDe
     assert detector.detection_scale(1280) == pytest.approx(384 / 1280)
 
 
+def test_smallest_face_follows_the_downscaling(detector: FaceDetector) -> None:
+    assert detector.smallest_face(640) == 60  # min_face_size (the 40 px the cascade could see is smaller)
+    assert detector.smallest_face(1280) == 80
+    assert detector.smallest_face(1920) == 120
+    # And it is real: at 1920x1080 an 80 px face is below it, found only with a wider scan.
+    frame, expected = compose_frame(1920, 1080, [FacePlacement(ASTRONAUT, 800, 400, 80)], background="coffee")
+    gray = to_gray(frame)
+    assert detector.detect(gray) == []
+    wider = FaceDetector(DetectorSettings(detection_width=960))
+    assert wider.smallest_face(1920) == 60
+    assert match_faces(expected, wider.detect(gray)) == 1
+
+
 def test_histogram_equalisation_still_finds_the_face() -> None:
     found = FaceDetector(DetectorSettings(equalize_histogram=True)).detect(photo_gray(ASTRONAUT))
     assert match_faces([face_box(ASTRONAUT)], found) == 1
