@@ -6,7 +6,6 @@ from __future__ import annotations
 import array
 
 import cv2
-import numpy as np
 import pytest
 from sensor_msgs.msg import CompressedImage
 
