@@ -534,8 +534,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     def warn(text: str) -> None:
         print(text, file=sys.stderr)
     try:
-        summary = process_bag(bag, output, topic=args.topic, storage=args.storage, model=args.model,
-                              params_file=args.params_file, overwrite=args.overwrite, progress=False if args.no_progress else None, log=warn)
+        summary = process_bag(
+            bag, output, topic=args.topic, storage=args.storage, model=args.model, params_file=args.params_file,
+            overwrite=args.overwrite, progress=False if args.no_progress else None, log=warn,
+        )
     except (bagio.BagError, FileExistsError, FileNotFoundError, ValueError) as exc:
         print(f"emotion_bag_process: error: {exc}", file=sys.stderr)
         return 1

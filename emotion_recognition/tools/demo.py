@@ -472,7 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--video", type=Path, help="use this video file instead of the sample")
     source.add_argument("--camera", type=int, metavar="N", help="use camera device N (/dev/videoN)")
     parser.add_argument("--topic", help="image topic of --bag (default: its only image topic)")
-    parser.add_argument("--frames", type=int, help=f"stop after this many frames (camera default: {DEFAULT_CAMERA_FRAMES})")
+    parser.add_argument("--frames", type=int,
+                        help=f"stop after this many frames (camera default: {DEFAULT_CAMERA_FRAMES})")
     parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT,
                         help=f"output folder, replaced if it exists (default: {DEFAULT_OUTPUT}/)")
     parser.add_argument("--pace", choices=("lockstep", "recorded"), default="lockstep",

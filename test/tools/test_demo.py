@@ -11,7 +11,6 @@ import subprocess
 from pathlib import Path
 
 import cv2
-import pytest
 
 from emotion_recognition.spec import EMOTION_LABELS
 from emotion_recognition.tools import demo
@@ -68,7 +67,9 @@ def check_output(folder: Path, frames: int, min_faces: int) -> dict:
     return summary
 
 
-def test_readme_demo_command_writes_annotated_frames_with_labelled_faces(tmp_path: Path, emotion_models: ModelFiles) -> None:
+def test_readme_demo_command_writes_annotated_frames_with_labelled_faces(
+    tmp_path: Path, emotion_models: ModelFiles
+) -> None:
     output = tmp_path / "demo_output"
     result = run_demo(REPO, DEMO_DOMAIN_ID, emotion_models, "--output", str(output))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -99,7 +100,8 @@ def test_demo_from_a_fresh_copy_of_the_repository(tmp_path: Path, emotion_models
 
 def test_demo_takes_a_users_bag_or_video(tmp_path: Path, emotion_models: ModelFiles) -> None:
     bag = write_sample_bag(tmp_path / "recording", storage="mcap", compressed=True, count=8)
-    result = run_demo(REPO, SOURCES_DOMAIN_ID, emotion_models, "--bag", str(bag), "--output", str(tmp_path / "from_bag"))
+    result = run_demo(REPO, SOURCES_DOMAIN_ID, emotion_models, "--bag", str(bag),
+                      "--output", str(tmp_path / "from_bag"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "bag " in check_output(tmp_path / "from_bag", 8, min_faces=8)["source"]
 
@@ -108,13 +110,15 @@ def test_demo_takes_a_users_bag_or_video(tmp_path: Path, emotion_models: ModelFi
     for frame in sample_frames(6):
         writer.write(frame.image)
     writer.release()
-    result = run_demo(REPO, SOURCES_DOMAIN_ID, emotion_models, "--video", str(video), "--output", str(tmp_path / "from_video"))
+    result = run_demo(REPO, SOURCES_DOMAIN_ID, emotion_models, "--video", str(video),
+                      "--output", str(tmp_path / "from_video"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "video" in check_output(tmp_path / "from_video", 6, min_faces=6)["source"]
 
 
 def test_demo_errors_name_the_problem(tmp_path: Path, emotion_models: ModelFiles) -> None:
-    result = run_demo(REPO, SOURCES_DOMAIN_ID, emotion_models, "--bag", str(tmp_path / "missing"), "--output", str(tmp_path / "o"))
+    result = run_demo(REPO, SOURCES_DOMAIN_ID, emotion_models, "--bag", str(tmp_path / "missing"),
+                      "--output", str(tmp_path / "o"))
     assert result.returncode == 1
     assert "bag not found" in result.stderr
     result = run_demo(REPO, SOURCES_DOMAIN_ID, emotion_models, "--camera", "57", "--output", str(tmp_path / "o"))
