@@ -163,6 +163,7 @@ class _Counters:
     pipeline_ms_sum: float = 0.0
     latency_ms_sum: float = 0.0
     faces_last: int = 0
+    annotated: int = 0
     rejected_causes: dict[str, int] = field(default_factory=dict)
 
 
@@ -491,7 +492,8 @@ class EmotionRecognitionNode(LifecycleNode):
         emotions_pub.publish(to_face_emotion_array(result, msg.header, self._labels))
         if detections_pub is not None:
             detections_pub.publish(to_detection_array(result, msg.header, self._labels))
-        if annotate and annotated is not None and annotated_pub is not None:
+        drawn = annotate and annotated is not None and annotated_pub is not None
+        if drawn:
             annotated_pub.publish(bgr_array_to_image_msg(annotated, msg.header))
         elapsed_ms = (time.perf_counter() - start) * 1000.0
         latency_ms = (time.monotonic() - received) * 1000.0
@@ -509,6 +511,7 @@ class EmotionRecognitionNode(LifecycleNode):
                 counters.pipeline_ms_sum += result.timings.total_ms
                 counters.latency_ms_sum += latency_ms
                 counters.faces_last = len(result.faces)
+                counters.annotated += int(drawn)
 
     def _reject(self, cause: str, message: str, error: bool = False) -> None:
         """Count a skipped frame and log its cause, throttled per cause."""
@@ -536,7 +539,7 @@ class EmotionRecognitionNode(LifecycleNode):
             totals = _Counters(
                 received=self._totals.received, dropped=self._totals.dropped,
                 processed=self._totals.processed, rejected=self._totals.rejected,
-                rejected_causes=dict(self._totals.rejected_causes),
+                annotated=self._totals.annotated, rejected_causes=dict(self._totals.rejected_causes),
             )
             last_image = self._last_image_time
         elapsed = max(now - self._last_report_time, 1e-6)
@@ -561,6 +564,7 @@ class EmotionRecognitionNode(LifecycleNode):
             "received frames (total)": str(totals.received),
             "processed frames (total)": str(totals.processed),
             "rejected frames (total)": str(totals.rejected),
+            "annotated images (total)": str(totals.annotated),
             "processing time mean (ms)": f"{mean_ms:.2f}",
             "processing time max (ms)": f"{period.processing_ms_max:.2f}",
             "pipeline time mean (ms)": f"{mean_pipeline:.2f}",

@@ -61,7 +61,7 @@ class NodeRig:
     """The running node plus the test's publishers and inboxes."""
 
     def __init__(self, node: NodeProcess, client: GraphClient, models: ModelFiles, namespace: str,
-                 image_topic: str, compressed: bool = False) -> None:
+                 image_topic: str, compressed: bool = False, subscribe_annotated: bool = True) -> None:
         self.node = node
         self.client = client
         self.models = models
@@ -70,7 +70,9 @@ class NodeRig:
         self.images = client.publisher(CompressedImage if compressed else Image, image_topic)
         self.emotions = client.subscribe(FaceEmotionArray, f"{namespace}/emotions")
         self.detections = client.subscribe(Detection2DArray, f"{namespace}/detections")
-        self.annotated = client.subscribe(Image, f"{namespace}/image_annotated", depth=5)
+        self.annotated = (
+            client.subscribe(Image, f"{namespace}/image_annotated", depth=5) if subscribe_annotated else None
+        )
         self.diagnostics = client.subscribe(DiagnosticArray, "/diagnostics")
         self._next_sec = 1000
 
@@ -79,6 +81,8 @@ class NodeRig:
         self.client.wait_until(lambda: self.images.get_subscription_count() > 0, "the node's image subscription")
         for inbox, what in ((self.emotions, "emotions"), (self.detections, "detections"),
                             (self.annotated, "image_annotated")):
+            if inbox is None:
+                continue
             self.client.wait_until(
                 lambda i=inbox: i.subscription.get_publisher_count() > 0, f"the {what} publisher"
             )
