@@ -24,6 +24,7 @@ import contextlib
 import csv
 import json
 import queue
+import struct
 import sys
 import threading
 import time
@@ -31,16 +32,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import cv2
 import numpy as np
-from rclpy.serialization import deserialize_message, serialize_message
-from sensor_msgs.msg import CompressedImage, Image
+from builtin_interfaces.msg import Time
+from rclpy.serialization import serialize_message
+from std_msgs.msg import Header
 from tqdm import tqdm
 
 from emotion_recognition.core.image import InvalidImageError
 from emotion_recognition.ros.image_conversion import (
     ImageConversionError,
-    bgr_array_to_image_msg,
     compressed_msg_to_array,
     image_msg_to_array,
 )
@@ -81,6 +81,9 @@ class ProcessSummary:
     frames_with_faces: int = 0
     faces: int = 0
     wall_s: float = 0.0
+    # CPU seconds this process used for the frames (all threads): unlike wall time, not inflated by
+    # other programs competing for the cores.
+    cpu_s: float = 0.0
     perception_ms: float = 0.0
     detect_ms: float = 0.0
     classify_ms: float = 0.0
@@ -113,6 +116,7 @@ class ProcessSummary:
             "wall_s": round(self.wall_s, 4),
             "ms_per_frame": round(self.ms_per_frame, 3),
             "fps": round(self.fps, 2),
+            "cpu_ms_per_frame": round(1000.0 * self.cpu_s / max(self.frames, 1), 3),
             "perception_ms_per_frame": round(self.perception_ms / max(self.frames, 1), 3),
             "detect_ms_per_frame": round(self.detect_ms / max(self.frames, 1), 3),
             "classify_ms_per_frame": round(self.classify_ms / max(self.frames, 1), 3),
@@ -128,7 +132,7 @@ class ProcessSummary:
             f"{self.frames_with_faces} with faces; faces: {self.faces}; tracks: {len(self.track_labels)}",
             f"offline throughput: {self.fps:.1f} frames/s, {self.ms_per_frame:.2f} ms per frame end to end "
             f"(perception {self.perception_ms / n:.2f} ms: detection {self.detect_ms / n:.2f}, "
-            f"classification {self.classify_ms / n:.2f})",
+            f"classification {self.classify_ms / n:.2f}); CPU time {1000.0 * self.cpu_s / n:.2f} ms per frame",
         ]
         for track_id, labels in sorted(self.track_labels.items()):
             counts = ", ".join(f"{label} {count}" for label, count in sorted(labels.items(), key=lambda kv: -kv[1]))
@@ -266,27 +270,40 @@ def build_pipeline(model_path: Path | str | None = None, params_file: Path | str
     )
 
 
-def _decode(raw: bytes, msgtype: str) -> tuple[Any, np.ndarray, str]:
-    """Deserialize one image message and convert it for the core: ``(message, array, channel_order)``."""
+class _Decoded:
+    """An input image: its header (an rclpy ``std_msgs/Header``, for the output messages) and, for the
+    core, the pixels and their channel order."""
+
+    __slots__ = ("header", "image", "channel_order")
+
+    def __init__(self, header: Header, image: np.ndarray, channel_order: str) -> None:
+        self.header, self.image, self.channel_order = header, image, channel_order
+
+
+def _decode(raw: bytes, msgtype: str) -> _Decoded:
+    """Deserialize one image message (with rosbags: the pixels stay a view on ``raw``, no copy) and
+    convert it for the core with the node's own conversion.
+
+    Raises:
+        ImageConversionError, ValueError, TypeError: for messages that cannot be read as images.
+    """
+    msg = bagio.typestore().deserialize_cdr(raw, msgtype)
     if msgtype == bagio.COMPRESSED_IMAGE_TYPE:
-        msg = deserialize_message(raw, CompressedImage)
-        return (msg, *compressed_msg_to_array(msg))
-    msg = deserialize_message(raw, Image)
-    return (msg, *image_msg_to_array(msg))
+        image, channel_order = compressed_msg_to_array(msg)
+    else:
+        image, channel_order = image_msg_to_array(msg)
+    stamp = msg.header.stamp
+    header = Header(stamp=Time(sec=int(stamp.sec), nanosec=int(stamp.nanosec)), frame_id=str(msg.header.frame_id))
+    return _Decoded(header, image, channel_order)
 
 
-def _annotated_message(annotated: np.ndarray, header: Any, compressed: bool) -> Any:
-    """The annotated image in the input's kind: JPEG ``CompressedImage`` or ``bgr8`` ``Image``."""
-    if not compressed:
-        return bgr_array_to_image_msg(annotated, header)
-    ok, encoded = cv2.imencode(".jpg", annotated, [cv2.IMWRITE_JPEG_QUALITY, bagio.JPEG_QUALITY])
-    if not ok:
-        raise ValueError("JPEG encoding of the annotated image failed")
-    msg = CompressedImage()
-    msg.header = header
-    msg.format = "bgr8; jpeg compressed bgr8"
-    msg.data = encoded.tobytes()
-    return msg
+def _annotated_bytes(annotated: np.ndarray, header: Header, compressed: bool) -> bytes:
+    """The serialized annotated image in the input's kind: JPEG ``CompressedImage`` or ``bgr8`` ``Image``
+    (built with rosbags: one copy of the pixels instead of three)."""
+    stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+    message = bagio.image_message(annotated, stamp_ns, header.frame_id, compressed=compressed)
+    msgtype = bagio.COMPRESSED_IMAGE_TYPE if compressed else bagio.IMAGE_TYPE
+    return bytes(bagio.typestore().serialize_cdr(message, msgtype))
 
 
 def process_bag(
@@ -412,9 +429,9 @@ def _run(bag, image_topic, pipeline, labels, open_output, table, summary, progre
             with bagio.open_image_topic(bag, image_topic.name) as (reader, _):
                 for _, timestamp, raw in bagio.iter_topic_messages(reader, image_topic.name):
                     try:
-                        item = (timestamp, raw, *_decode(raw, image_topic.msgtype))
-                    except (ImageConversionError, ValueError, TypeError) as exc:
-                        item = (timestamp, raw, exc, None, None)
+                        item: tuple = (timestamp, raw, _decode(raw, image_topic.msgtype))
+                    except (ImageConversionError, ValueError, TypeError, IndexError, struct.error) as exc:
+                        item = (timestamp, raw, exc)
                     if not _put(decoded, item, stop):
                         return
         finally:
@@ -434,15 +451,14 @@ def _run(bag, image_topic, pipeline, labels, open_output, table, summary, progre
             item = results.get()
             if item is _END:
                 return
-            timestamp, raw, msg, result, annotated = item
-            emotions = to_face_emotion_array(result, msg.header, labels)
-            stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+            timestamp, raw, header, result, annotated = item
+            emotions = to_face_emotion_array(result, header, labels)
+            stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
             start_ns = stamp_ns if start_ns is None else start_ns
             writer.write(image_out, timestamp, raw)
             writer.write(emotions_out, timestamp, serialize_message(emotions))
-            writer.write(detections_out, timestamp, serialize_message(to_detection_array(result, msg.header, labels)))
-            writer.write(annotated_out, timestamp,
-                         serialize_message(_annotated_message(annotated, msg.header, image_topic.compressed)))
+            writer.write(detections_out, timestamp, serialize_message(to_detection_array(result, header, labels)))
+            writer.write(annotated_out, timestamp, _annotated_bytes(annotated, header, image_topic.compressed))
             table.writerows(csv_rows(index, emotions, start_ns))
             index += 1
             for face in emotions.faces:
@@ -453,6 +469,7 @@ def _run(bag, image_topic, pipeline, labels, open_output, table, summary, progre
     disable = None if progress is None else not progress
     bar = tqdm(total=image_topic.message_count, unit="frame", desc="processing", leave=False, disable=disable)
     started = time.perf_counter()
+    started_cpu = time.process_time()
     reader_thread.start()
     writer_thread.start()
     finished = False
@@ -462,18 +479,18 @@ def _run(bag, image_topic, pipeline, labels, open_output, table, summary, progre
             if item is _END or stop.is_set():
                 break
             bar.update(1)
-            timestamp, raw, msg, image, channel_order = item
-            if isinstance(msg, Exception):
-                skip(timestamp, msg)
+            timestamp, raw, frame = item
+            if isinstance(frame, Exception):
+                skip(timestamp, frame)
                 continue
-            stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+            stamp_ns = frame.header.stamp.sec * 1_000_000_000 + frame.header.stamp.nanosec
             try:
-                result, annotated = pipeline.process(image, stamp_ns / 1e9, channel_order=channel_order,
+                result, annotated = pipeline.process(frame.image, stamp_ns / 1e9, channel_order=frame.channel_order,
                                                      annotate=True)
             except InvalidImageError as exc:
                 skip(timestamp, exc)
                 continue
-            if not _put(results, (timestamp, raw, msg, result, annotated), stop):
+            if not _put(results, (timestamp, raw, frame.header, result, annotated), stop):
                 break
             summary.frames += 1
             summary.faces += len(result.faces)
@@ -498,6 +515,7 @@ def _run(bag, image_topic, pipeline, labels, open_output, table, summary, progre
                 decoded.get_nowait()
             reader_thread.join(0.05)
         summary.wall_s = time.perf_counter() - started
+        summary.cpu_s = time.process_time() - started_cpu
         bar.close()
     for stage in (reader_thread, writer_thread):
         if stage.error is not None:
