@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import threading
 import time
@@ -17,9 +18,9 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 import rclpy
-import rclpy.executors
 import rclpy.utilities
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
@@ -225,9 +226,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("emotion_bag_replay: error: --rate and --fps must be > 0", file=sys.stderr)
         return 2
     use_large_image_profile()
-    rclpy.init(args=["emotion_bag_replay", *args_in])
-    node = Node("emotion_bag_replay")
+    # Ctrl-C and SIGTERM end the replay between two messages; rclpy's own handler would shut the
+    # context down under a publish instead.
+    rclpy.init(args=["emotion_bag_replay", *args_in], signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    node = Node("emotion_bag_replay")
     started = time.monotonic()
     published = [0]
 
@@ -242,8 +247,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except bagio.BagError as exc:
         print(f"emotion_bag_replay: error: {exc}", file=sys.stderr)
         return 1
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        stop.set()
     finally:
         node.destroy_node()
         rclpy.try_shutdown()

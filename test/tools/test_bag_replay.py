@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import threading
@@ -120,3 +121,26 @@ def test_replay_cli_reports_a_missing_bag(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "bag not found" in result.stderr
+
+
+def test_looping_replay_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    bag = tmp_path / "bag"
+    write_photo_bag(bag, "mcap", compressed=True)
+    client = GraphClient(ECHO_DOMAIN_ID, name="loop_echo")
+    try:
+        inbox = client.subscribe(CompressedImage, IMAGE_TOPIC, depth=100)
+        replay = subprocess.Popen(
+            [sys.executable, "-m", "emotion_recognition.tools.bag_replay", str(bag), "--loop", "--rate", "5",
+             "--wait-subscribers", "30"],
+            env=ros_environment(ECHO_DOMAIN_ID), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            # More messages than the bag holds: it went round at least once.
+            client.wait_until(lambda: len(inbox.messages) > 25, "a second pass over the bag", timeout_s=60)
+        finally:
+            replay.send_signal(signal.SIGINT)
+            stdout, stderr = replay.communicate(timeout=30)
+        assert replay.returncode == 0, stdout + stderr
+        assert "published" in stdout and "Traceback" not in stderr
+    finally:
+        client.close()
