@@ -314,6 +314,7 @@ def run_demo(args: argparse.Namespace, log=print) -> dict[str, Any]:
     """
     import rclpy
     from rclpy.serialization import deserialize_message
+    from rclpy.signals import SignalHandlerOptions
     from sensor_msgs.msg import CompressedImage, Image
 
     from emotion_recognition.ros.node import resolve_model_path
@@ -337,7 +338,9 @@ def run_demo(args: argparse.Namespace, log=print) -> dict[str, Any]:
         log(f"emotion_demo: ROS_DOMAIN_ID={os.environ['ROS_DOMAIN_ID']}, source: {source.description}")
         node = NodeProcess(params_file, Path(args.model) if args.model else None, source.compressed,
                            staging / "node.log")
-        rclpy.init()
+        # No rclpy signal handler: Ctrl-C raises KeyboardInterrupt here, and the finally blocks stop the
+        # node and remove the half-written output.
+        rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
         collector = None
         sent: list[int] = []
         try:
@@ -359,6 +362,8 @@ def run_demo(args: argparse.Namespace, log=print) -> dict[str, Any]:
             lockstep = args.pace == "lockstep"
             rate = None if lockstep or not source.recorded_timing else args.rate
             for _, raw in paced(source.messages, rate=rate):
+                if not node.alive():
+                    raise DemoError(f"the node exited with status {node.process.returncode}:\n{node.log_tail()}")
                 stamp = _stamp_ns(deserialize_message(raw, msgtype).header)
                 sent.append(stamp)
                 collector.publisher.publish(raw)

@@ -7,7 +7,9 @@ import csv
 import json
 import os
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import cv2
@@ -136,3 +138,26 @@ def test_demo_domain_defaults_to_a_private_random_one() -> None:
     env = {"ROS_DOMAIN_ID": "42", "ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET"}
     demo.prepare_ros_environment(env)
     assert env == {"ROS_DOMAIN_ID": "42", "ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET"}
+
+
+def test_ctrl_c_stops_the_demo_and_leaves_no_output(tmp_path: Path, emotion_models: ModelFiles) -> None:
+    output = tmp_path / "demo_output"
+    env = dict(os.environ, ROS_DOMAIN_ID=str(SOURCES_DOMAIN_ID), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    log = (tmp_path / "demo.log").open("w+")
+    demo_process = subprocess.Popen(
+        [*README_COMMAND, "--pace", "recorded", "--rate", "0.1", "--output", str(output), *model_args(emotion_models)],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as in a terminal
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while "sending images" not in (tmp_path / "demo.log").read_text() and time.monotonic() < deadline:
+            assert demo_process.poll() is None, (tmp_path / "demo.log").read_text()
+            time.sleep(0.1)
+    finally:
+        os.killpg(demo_process.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
+        status = demo_process.wait(timeout=60)
+    text = (tmp_path / "demo.log").read_text()
+    assert status == 130, text
+    assert "interrupted; no output written" in text
+    assert not output.exists() and [p.name for p in tmp_path.iterdir()] == ["demo.log"]
