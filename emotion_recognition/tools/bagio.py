@@ -62,15 +62,17 @@ class ImageTopic:
 
 def _msg_dirs(package: str) -> list[Path]:
     """Folders that may hold ``package``'s ``.msg`` files: installed share directories (the ament index,
-    as on a robot or after ``colcon build``), then source folders in this repository."""
-    candidates: list[Path] = []
-    for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
-        if prefix:
-            candidates.append(Path(prefix) / "share" / package / "msg")
-    candidates.append(_REPO_ROOT / package / "msg")
-    candidates.extend(sorted(_REPO_ROOT.glob(f"*/{package}/msg")))
-    candidates.extend(sorted(_REPO_ROOT.glob(f"*/*/{package}/msg")))
-    return [path for path in candidates if path.is_dir() and any(path.glob("*.msg"))]
+    as on a robot or after ``colcon build``), else, in a source checkout, its source folders."""
+    def usable(paths: Iterable[Path]) -> list[Path]:
+        return [path for path in paths if path.is_dir() and any(path.glob("*.msg"))]
+
+    installed = usable(
+        Path(prefix) / "share" / package / "msg"
+        for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if prefix
+    )
+    if installed or not (_REPO_ROOT / "package.xml").is_file():
+        return installed
+    return usable([_REPO_ROOT / package / "msg", *sorted(_REPO_ROOT.glob(f"test/*/{package}/msg"))])
 
 
 @functools.lru_cache(maxsize=None)

@@ -284,3 +284,23 @@ def test_a_single_storage_file_is_accepted(tmp_path: Path, model: Path) -> None:
     assert run_cli(model, str(mcap), "-o", str(tmp_path / "out")) == 0
     emotions = read_bag(tmp_path / "out" / bag_process.BAG_DIR)[bag_process.EMOTIONS_TOPIC]
     assert len(emotions) == len(frames)
+
+
+def test_output_bag_records_the_type_hashes_rosidl_generates(processed: dict) -> None:
+    """``ros2 bag`` matches a topic's type by its RIHS01 type-description hash: the bag must carry the
+    hash that the built interface packages (rosidl) computed, and the full message definition."""
+    import json
+
+    from ament_index_python.packages import get_package_share_directory
+    from rosbags.rosbag2 import Reader
+
+    assert processed["status"] == 0
+    with Reader(processed["output"] / bag_process.BAG_DIR) as reader:
+        connections = {c.msgtype: c for c in reader.connections}
+    for msgtype in (bag_process.EMOTIONS_TYPE, bag_process.DETECTIONS_TYPE):
+        package, _, name = msgtype.split("/")
+        described = json.loads((Path(get_package_share_directory(package)) / "msg" / f"{name}.json").read_text())
+        (generated,) = [h["hash_string"] for h in described["type_hashes"] if h["type_name"] == msgtype]
+        assert connections[msgtype].digest == generated, msgtype
+        # The full definition, nested types included (FaceEmotion, Detection2D, ...).
+        assert f"MSG: {package}/" in connections[msgtype].msgdef.data
