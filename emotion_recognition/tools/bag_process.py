@@ -165,7 +165,8 @@ def csv_rows(frame_index: int, emotions_msg: Any, start_ns: int) -> list[list[An
 
 
 def write_plot(path: Path, csv_path: Path, labels: Sequence[str]) -> None:
-    """Plot each track's emotion probabilities over time (one panel per track) into a PNG."""
+    """Plot each track's emotion probabilities over time into a PNG: one panel per track, a line per
+    emotion, and a strip of squares on top coloured by each frame's dominant emotion."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -190,9 +191,14 @@ def write_plot(path: Path, csv_path: Path, labels: Sequence[str]) -> None:
         probabilities = np.array([p[1] for p in points])
         for i, label in enumerate(labels):
             axis.plot(times, probabilities[:, i], ".-", ms=3, lw=1.2, color=colours(i % 10), label=label)
+        # A strip above the curves: each frame's dominant emotion, in that emotion's colour.
+        index = {label: i for i, label in enumerate(labels)}
+        axis.scatter(times, np.full(len(times), 1.07), s=14, marker="s",
+                     color=[colours(index.get(p[2], 0) % 10) for p in points])
         dominant = collections.Counter(p[2] for p in points).most_common(1)[0]
         axis.set_title(f"track {track_id}: {len(points)} frames, mostly {dominant[0]} ({dominant[1]})", fontsize=10)
-        axis.set_ylim(-0.02, 1.02)
+        axis.set_ylim(-0.02, 1.12)
+        axis.set_yticks([0.0, 0.25, 0.5, 0.75, 1.0])
         axis.set_ylabel("probability")
         axis.grid(alpha=0.3)
     if shown:
