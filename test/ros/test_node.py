@@ -283,3 +283,4 @@ def test_every_declared_parameter_is_in_the_shipped_yaml_and_vice_versa(rig: Rig
 
 def test_node_is_a_lifecycle_node_in_state_active(rig: Rig) -> None:
     assert rig.lifecycle_state() == "active"
+

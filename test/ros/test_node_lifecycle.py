@@ -4,6 +4,8 @@ Ctrl-C ends the process cleanly."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from diagnostic_msgs.msg import DiagnosticStatus
 from lifecycle_msgs.msg import Transition
@@ -106,6 +108,39 @@ def test_cleanup_allows_changing_configure_time_parameters(rig: NodeRig) -> None
     rig.send_bgr(FACE_FRAME, sec)
     assert len(rig.answer(sec).faces) == 1
 
+
+
+def test_overload_skips_stale_frames_answers_the_newest_and_warns(rig: NodeRig) -> None:
+    """Frames at camera pace while each frame costs much more than usual (the finest Haar scale step, whole
+    frame every time), over the reliable subscription set up above (so the newest frame of the burst
+    surely reaches the node): it skips stale frames (counted as dropped), answers the newest, and
+    /diagnostics says it cannot keep up."""
+    defaults = params.defaults()
+    results = rig.set_parameters(detector__scale_factor=1.01, detector__full_scan_interval=1)
+    assert all(r.successful for r in results), results
+    try:
+        first_report = len(rig.diagnostics.messages)
+        sec = rig.stamp()
+        burst = 10
+        for i in range(burst):  # paced like a camera, far faster than the slowed-down processing
+            rig.send_bgr(FACE_FRAME, sec, i * 1000)
+            time.sleep(0.03)
+        newest = rig.answer(sec, (burst - 1) * 1000)
+        assert len(newest.faces) == 1
+        answered = [m.header.stamp.nanosec for m in rig.emotions.matching(lambda m: m.header.stamp.sec == sec)]
+        assert answered == sorted(answered) and len(answered) < burst
+        warn = rig.diagnostics.wait_for(
+            lambda m: rig.diagnostics.messages.index(m) >= first_report
+            and any(s.name.startswith(rig.node_name + ":") and s.level == DiagnosticStatus.WARN
+                    and "cannot keep up" in s.message for s in m.status)
+        )
+        assert int(rig.diagnostic_value(warn, "dropped frames (last period)")) >= 1
+    finally:
+        results = rig.set_parameters(
+            detector__scale_factor=defaults["detector.scale_factor"],
+            detector__full_scan_interval=defaults["detector.full_scan_interval"],
+        )
+        assert all(r.successful for r in results), results
 
 def test_ctrl_c_ends_the_node_cleanly(rig: NodeRig) -> None:
     assert rig.node.stop() == 0
