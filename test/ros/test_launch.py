@@ -100,3 +100,33 @@ def test_installed_executable_starts_and_stops_cleanly() -> None:
             assert time.monotonic() < deadline, process.output()
             time.sleep(0.1)
         assert process.stop() == 0, process.output()
+
+
+def _launch_helpers() -> dict:
+    """The launch file's constants and pure helper functions, executed without launch/launch_ros."""
+    tree = ast.parse(LAUNCH_FILE.read_text(encoding="utf-8"))
+    keep = [
+        n for n in tree.body
+        if (isinstance(n, ast.FunctionDef) and n.name in ("_is_true", "_resolve", "_rviz_config_for"))
+        or (isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant))
+    ]
+    namespace: dict = {"os": os, "tempfile": __import__("tempfile")}
+    exec(compile(ast.Module(body=keep, type_ignores=[]), str(LAUNCH_FILE), "exec"), namespace)
+    return namespace
+
+
+def test_launch_helpers_point_rviz_at_the_namespaced_annotated_image() -> None:
+    helpers = _launch_helpers()
+    assert helpers["_resolve"]("image_annotated", "") == "/image_annotated"
+    assert helpers["_resolve"]("image_annotated", "front_camera") == "/front_camera/image_annotated"
+    assert helpers["_resolve"]("/abs/topic", "front_camera") == "/abs/topic"
+    assert helpers["_is_true"]("True") and helpers["_is_true"]("1") and not helpers["_is_true"]("false")
+    template = str(REPO / "config" / "emotion_recognition.rviz")
+    assert helpers["_rviz_config_for"]("", template) == template
+    rewritten = Path(helpers["_rviz_config_for"]("front_camera", template))
+    try:
+        config = yaml.safe_load(rewritten.read_text(encoding="utf-8"))
+        (display,) = [d for d in config["Visualization Manager"]["Displays"] if d["Class"] == "rviz_default_plugins/Image"]
+        assert display["Topic"]["Value"] == "/front_camera/image_annotated"
+    finally:
+        rewritten.unlink()
