@@ -49,6 +49,9 @@ class TrainConfig:
     patience: int = 25  # epochs without a better PublicTest accuracy before stopping
     seed: int = 1337
     mixed_precision: str = "auto"  # "auto" (bfloat16 where the hardware has it), "bfloat16", "off"
+    # Start from the weights of this .keras network (same architecture) instead of random ones: a warm
+    # restart of the learning-rate schedule on a trained model.
+    init_from: str | None = None
     skip_bad_rows: bool = False
 
 
@@ -191,6 +194,11 @@ def train(config: TrainConfig, resume: bool = False, max_minutes: float | None =
         model = keras.models.load_model(last_path)
     else:
         model = build_model(config.architecture)
+        if config.init_from:
+            source = keras.models.load_model(config.init_from, compile=False)
+            if source.name != model.name:
+                raise ValueError(f"--init-from {config.init_from} is a {source.name!r} network, not {model.name!r}")
+            model.set_weights(source.get_weights())
         schedule = keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=config.learning_rate * 0.01,
             decay_steps=max(steps_per_epoch * (config.epochs - config.warmup_epochs), 1),

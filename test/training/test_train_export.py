@@ -145,3 +145,31 @@ def test_mirror_averaging_averages_a_face_and_its_mirror() -> None:
     expected = (np.asarray(network(faces)) + np.asarray(network(mirrored))) / 2
     np.testing.assert_allclose(np.asarray(wrapped(faces)), expected, atol=1e-6)
     np.testing.assert_allclose(np.asarray(wrapped(mirrored)), expected, atol=1e-6)
+
+
+def test_warm_restart_needs_the_same_architecture(tiny_data: Path, tmp_path: Path) -> None:
+    import keras
+
+    from training.models import build_model
+
+    source = tmp_path / "seed.keras"
+    build_model("seed_cnn").save(source)
+    refused = run_cli("train", "--data", tiny_data, "--run-dir", tmp_path / "run", "--architecture", "compact_fer",
+                      "--epochs", "1", "--init-from", source)
+    assert refused.returncode != 0
+    assert "is a 'seed_cnn' network, not 'compact_fer'" in refused.stderr
+
+    # From a network of the right architecture, training starts from its weights.
+    keras.utils.set_random_seed(11)
+    start = build_model("compact_fer")
+    start_path = tmp_path / "compact.keras"
+    start.save(start_path)
+    warm = run_cli("train", "--data", tiny_data, "--run-dir", tmp_path / "warm", "--architecture", "compact_fer",
+                   "--epochs", "1", "--batch-size", "16", "--warmup-epochs", "1", "--learning-rate", "0",
+                   "--weight-decay", "0", "--init-from", start_path)
+    assert warm.returncode == 0, warm.stderr[-3000:]
+    trained = keras.models.load_model(tmp_path / "warm" / "best.keras", compile=False)
+    # With a zero learning rate only the batch-norm statistics move: every kernel is the source's.
+    for before, after in zip(start.get_weights(), trained.get_weights()):
+        if before.ndim == 4:
+            np.testing.assert_allclose(np.asarray(after, np.float32), before, rtol=1e-2, atol=1e-3)
