@@ -89,7 +89,9 @@ def test_face_photo_gives_emotions_detections_and_annotated_image(rig: Rig) -> N
     np.testing.assert_allclose(face.probabilities, expected[0].probabilities, atol=1e-5)
     assert face.confidence == pytest.approx(max(face.probabilities), abs=1e-6)
     assert face.label == EMOTION_LABELS[int(np.argmax(face.probabilities))]
-    assert sum(face.probabilities) == pytest.approx(1.0, abs=1e-3)
+    if rig.models.trained:  # the shipped model sees her smile (an untrained stand-in says anything)
+        assert face.label == face.HAPPY
+    assert sum(face.probabilities) == pytest.approx(1.0, abs=0.03)  # int8 output: steps of 1/256
 
     detections = rig.detections.wait_for(stamp_is(sec))
     assert detections.header.frame_id == FRAME_ID

@@ -44,9 +44,11 @@ def cameras(tmp_path_factory: pytest.TempPathFactory, emotion_models: ModelFiles
 def test_each_instance_answers_its_own_camera(cameras: dict[str, NodeRig]) -> None:
     left, right = cameras["left"], cameras["right"]
     sec = left.stamp()
+    # One frame at a time: this process's default 512 KiB shared-memory segment holds one such frame
+    # (see test/support/node_rig.py). Same stamp on purpose: the answers must not mix.
     left.send_bgr(FACE_FRAME, sec)
-    right.send_bgr(FACE_FREE_FRAME, sec)  # same stamp on purpose: the answers must not mix
     assert len(left.answer(sec).faces) == 1
+    right.send_bgr(FACE_FREE_FRAME, sec)
     assert right.answer(sec).faces == []
     assert all(len(m.faces) == 1 for m in left.emotions.matching(lambda m: m.header.stamp.sec == sec))
     assert all(m.faces == [] for m in right.emotions.matching(lambda m: m.header.stamp.sec == sec))
