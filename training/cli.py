@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_arguments(evaluate)
     evaluate.add_argument("--split", default="PrivateTest", help="Training, PublicTest or PrivateTest")
     evaluate.add_argument("--out", required=True, help="folder for metrics JSON and plots")
+    evaluate.add_argument("--update-card", action="store_true",
+                          help="also record the numbers in the model's JSON card (<model>.json)")
 
     export = commands.add_parser("export", help=".keras, float .tflite and checked int8 .tflite")
     export.add_argument("--model", required=True, help="the trained network (a run's best.keras)")
@@ -68,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         from training.evaluate import evaluate_to_folder
 
         metrics = evaluate_to_folder(args.model, args.data, args.split, args.out,
-                                     ferplus=args.ferplus, skip_bad_rows=args.skip_bad_rows)
+                                     ferplus=args.ferplus, skip_bad_rows=args.skip_bad_rows,
+                                     update_card=args.update_card)
         print(f"{args.split}: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, "
               f"ECE {metrics['expected_calibration_error']:.4f} -> {args.out}")
     elif args.command == "export":

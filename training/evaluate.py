@@ -126,9 +126,14 @@ def plot_reliability(metrics: dict, path: str | os.PathLike, title: str) -> None
 
 
 def evaluate_to_folder(model_path: str | os.PathLike, data_path: str | os.PathLike, split: str,
-                       out_dir: str | os.PathLike, ferplus: str | None = None, skip_bad_rows: bool = False) -> dict:
+                       out_dir: str | os.PathLike, ferplus: str | None = None, skip_bad_rows: bool = False,
+                       update_card: bool = False) -> dict:
     """Evaluate ``model_path`` on one split of the data; writes ``metrics_<split>.json``,
-    ``confusion_<split>.png`` and ``reliability_<split>.png`` into ``out_dir`` and returns the metrics."""
+    ``confusion_<split>.png`` and ``reliability_<split>.png`` into ``out_dir`` and returns the metrics.
+
+    With ``update_card`` the headline numbers are also recorded in the model's JSON card
+    (``<model file>.json``, written by export) under ``metrics.<split>``.
+    """
     split_id = parse_split(split)
     split_name = SPLIT_NAMES[split_id]
     data = load_dataset(data_path, skip_bad_rows=skip_bad_rows, ferplus=ferplus).split(split_id)
@@ -144,4 +149,15 @@ def evaluate_to_folder(model_path: str | os.PathLike, data_path: str | os.PathLi
     title = f"{stem} on FER2013 {split_name} ({len(data)} images)"
     plot_confusion(metrics, out / f"confusion_{split_name}.png", f"{title}\naccuracy {metrics['accuracy']:.3f}")
     plot_reliability(metrics, out / f"reliability_{split_name}.png", title)
+    card_path = Path(f"{model_path}.json")
+    if update_card:
+        if not card_path.is_file():
+            raise ValueError(f"{card_path}: no model card to update (export writes it)")
+        card = json.loads(card_path.read_text())
+        card.setdefault("metrics", {})[split_name] = {
+            "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+            "expected_calibration_error": metrics["expected_calibration_error"],
+            "recall": {name: c["recall"] for name, c in metrics["per_class"].items()},
+        }
+        card_path.write_text(json.dumps(card, indent=2))
     return metrics

@@ -142,6 +142,14 @@ def model_card(model_file: Path, kind: str, source: str, data: str, metrics: dic
         "commit": source_commit(),
         "exported_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    run_dir = Path(source).parent
+    if (run_dir / "config.json").is_file():
+        card["training_config"] = json.loads((run_dir / "config.json").read_text())
+    if (run_dir / "state.json").is_file():
+        state = json.loads((run_dir / "state.json").read_text())
+        seconds = state.get("epoch_seconds", [])
+        card["training_run"] = {"epochs": state.get("epoch"), "best_epoch": state.get("best_epoch"),
+                                "median_epoch_seconds": float(np.median(seconds)) if seconds else None}
     card.update(extra or {})
     return card
 

@@ -89,10 +89,14 @@ def test_train_interrupt_resume_export(tiny_data: Path, tmp_path: Path) -> None:
     np.testing.assert_allclose(int8_out, keras_out, atol=0.05)  # quantisation error only
 
     evaluated = run_cli("evaluate", "--model", out / "emotion_model_int8.tflite", "--data", tiny_data,
-                        "--split", "PublicTest", "--out", tmp_path / "eval")
+                        "--split", "PublicTest", "--out", tmp_path / "eval", "--update-card")
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     metrics = json.loads((tmp_path / "eval" / "metrics_PublicTest.json").read_text())
     assert metrics["num_images"] == 28
+    card = json.loads((out / "emotion_model_int8.tflite.json").read_text())
+    assert card["metrics"]["PublicTest"]["accuracy"] == pytest.approx(metrics["accuracy"])
+    assert set(card["metrics"]["PublicTest"]["recall"]) == set(EMOTION_LABELS)
+    assert card["training_config"]["architecture"] == "compact_fer" and card["training_run"]["epochs"] == 2
     for png in ("confusion_PublicTest.png", "reliability_PublicTest.png"):
         assert (tmp_path / "eval" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
