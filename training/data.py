@@ -136,6 +136,20 @@ def _open_text(path: Path) -> io.TextIOBase:
     return open(path, "r", encoding="utf-8", newline="")
 
 
+def _collected(source: Path, images: list[np.ndarray], labels: list[int], usage: list[int], skipped: int,
+               empty_message: str) -> FerDataset:
+    """The dataset a row-by-row loader gathered (an error when it gathered nothing)."""
+    if not images:
+        raise DatasetError(f"{source}: {empty_message}")
+    return FerDataset(
+        images=np.stack(images),
+        labels=np.asarray(labels, dtype=np.int64),
+        usage=np.asarray(usage, dtype=np.int8),
+        source=str(source),
+        skipped=skipped,
+    )
+
+
 def load_csv(path: str | os.PathLike, skip_bad_rows: bool = False) -> FerDataset:
     """Load the Kaggle ``fer2013.csv`` layout: header ``emotion,pixels,Usage``; 2,304 pixels per row."""
     path = Path(path)
@@ -179,15 +193,7 @@ def load_csv(path: str | os.PathLike, skip_bad_rows: bool = False) -> FerDataset
                 usage.append(split)
     except (EOFError, gzip.BadGzipFile, OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DatasetError(f"{path}: unreadable or truncated file: {exc}") from None
-    if not images:
-        raise DatasetError(f"{path}: no valid rows")
-    return FerDataset(
-        images=np.stack(images),
-        labels=np.asarray(labels, dtype=np.int64),
-        usage=np.asarray(usage, dtype=np.int8),
-        source=str(path),
-        skipped=skipped,
-    )
+    return _collected(path, images, labels, usage, skipped, "no valid rows")
 
 
 def load_npz(path: str | os.PathLike) -> FerDataset:
@@ -262,15 +268,7 @@ def load_folder(root: str | os.PathLike, skip_bad_rows: bool = False) -> FerData
                 images.append(image)
                 labels.append(label)
                 usage.append(file_split)
-    if not images:
-        raise DatasetError(f"{root}: no images found")
-    return FerDataset(
-        images=np.stack(images),
-        labels=np.asarray(labels, dtype=np.int64),
-        usage=np.asarray(usage, dtype=np.int8),
-        source=str(root),
-        skipped=skipped,
-    )
+    return _collected(root, images, labels, usage, skipped, "no images found")
 
 
 def load_ferplus_votes(path: str | os.PathLike, skip_bad_rows: bool = False) -> tuple[np.ndarray, np.ndarray]:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from emotion_recognition.spec import INPUT_SHAPE, NUM_EMOTIONS
-from training.data import PUBLIC_TEST, TRAINING, FerDataset, load_dataset
+from training.data import PUBLIC_TEST, TRAINING, load_dataset
 
 
 @dataclass

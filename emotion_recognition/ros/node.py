@@ -55,6 +55,7 @@ from emotion_recognition.ros.image_conversion import (
     image_msg_to_array,
 )
 from emotion_recognition.ros.messages import to_detection_array, to_face_emotion_array
+from emotion_recognition.resources import search_paths
 from emotion_recognition.spec import EMOTION_LABELS
 
 NODE_NAME = "emotion_recognition"
@@ -72,18 +73,7 @@ WORKER_JOIN_TIMEOUT_S = 5.0
 def model_search_paths() -> list[Path]:
     """Where the shipped model is looked for, in order: the installed package's share directory (found
     through the ament index), then ``models/`` of the source checkout this module belongs to."""
-    candidates = []
-    try:
-        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
-
-        try:
-            candidates.append(Path(get_package_share_directory(PACKAGE_NAME)) / "models" / SHIPPED_MODEL_FILE)
-        except PackageNotFoundError:
-            pass
-    except ImportError:  # ament_index_python is part of every ROS install; tolerate its absence
-        pass
-    candidates.append(Path(__file__).resolve().parents[2] / "models" / SHIPPED_MODEL_FILE)
-    return candidates
+    return search_paths(f"models/{SHIPPED_MODEL_FILE}")
 
 
 def resolve_model_path(model_path: str) -> tuple[Path | None, str]:

@@ -24,6 +24,7 @@ from rclpy.signals import SignalHandlerOptions
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
+from emotion_recognition.resources import shipped_file
 from emotion_recognition.tools import bagio
 
 # History depth of the replay publisher. Reliable delivery with some depth reaches both reliable and
@@ -37,18 +38,7 @@ LARGE_IMAGE_PROFILE = "fastdds_large_images.xml"
 def large_image_profile() -> Path | None:
     """The shipped Fast DDS profile for publishers of large images (``config/fastdds_large_images.xml``
     in the installed share directory, else in the source checkout), or ``None``."""
-    candidates = []
-    try:
-        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
-
-        try:
-            candidates.append(Path(get_package_share_directory("emotion_recognition")) / "config")
-        except PackageNotFoundError:
-            pass
-    except ImportError:
-        pass
-    candidates.append(Path(__file__).resolve().parents[2] / "config")
-    return next((c / LARGE_IMAGE_PROFILE for c in candidates if (c / LARGE_IMAGE_PROFILE).is_file()), None)
+    return shipped_file(f"config/{LARGE_IMAGE_PROFILE}")
 
 
 def use_large_image_profile(environ: dict[str, str] | None = None) -> str | None:

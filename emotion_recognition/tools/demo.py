@@ -41,6 +41,8 @@ from typing import Any, Iterator, Sequence
 import cv2
 import numpy as np
 
+from emotion_recognition.resources import shipped_file
+
 # Domain IDs the demo picks from when ROS_DOMAIN_ID is not set: valid on Linux, outside the ports of
 # the ephemeral range and away from 0 (everyone's default) and the test suites' ranges.
 DEMO_DOMAIN_RANGE = (215, 232)
@@ -79,22 +81,7 @@ def prepare_ros_environment(environ: dict[str, str] | None = None) -> dict[str, 
 def default_params_file() -> Path | None:
     """The shipped ``config/emotion_recognition.yaml``: installed share directory first, then the
     source checkout; ``None`` when neither exists."""
-    candidates = []
-    try:
-        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
-
-        try:
-            candidates.append(Path(get_package_share_directory("emotion_recognition")) / "config")
-        except PackageNotFoundError:
-            pass
-    except ImportError:
-        pass
-    candidates.append(Path(__file__).resolve().parents[2] / "config")
-    for folder in candidates:
-        path = folder / "emotion_recognition.yaml"
-        if path.is_file():
-            return path
-    return None
+    return shipped_file("config/emotion_recognition.yaml")
 
 
 @dataclass
