@@ -102,6 +102,18 @@ def _convert(converter, representative_images: np.ndarray | None) -> bytes:
     return converter.convert()
 
 
+def deflate_keras_file(path: Path) -> None:
+    """Re-pack a ``.keras`` archive with zip deflate (Keras stores it uncompressed): about 10% smaller
+    for a model that is committed to the repository; Keras reads either."""
+    import zipfile
+
+    packed = path.with_name(path.name + ".deflate")
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as target:
+        for item in source.infolist():
+            target.writestr(item, source.read(item.filename), compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+    os.replace(packed, path)
+
+
 def calibration_sample(labels: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
     """Indices of ``count`` training images, stratified by class, drawn with a fixed seed."""
     rng = np.random.default_rng(seed)
@@ -179,6 +191,7 @@ def export_all(model_path: str | os.PathLike, data_path: str | os.PathLike, out_
         network = with_mirror_averaging(network)
     paths = {"keras": out / f"{name}.keras", "tflite": out / f"{name}.tflite", "int8": out / f"{name}_int8.tflite"}
     network.save(paths["keras"])
+    deflate_keras_file(paths["keras"])
     paths["tflite"].write_bytes(convert_to_tflite(network))
 
     float_metrics = compute_metrics(val_set.labels, predict_probabilities(paths["keras"], val_set.images))
