@@ -95,8 +95,9 @@ class SampleFrame:
 
 
 @functools.lru_cache(maxsize=None)
-def _photo(name: str) -> np.ndarray:
-    """A photograph as a read-only BGR uint8 array."""
+def photo_bgr(name: str) -> np.ndarray:
+    """A public-domain photograph (``GRACE_HOPPER``, or a scikit-image ``skimage.data`` name such as
+    ``"astronaut"``) as a read-only BGR uint8 array (cached)."""
     if name == GRACE_HOPPER:
         import matplotlib.cbook
 
@@ -107,7 +108,12 @@ def _photo(name: str) -> np.ndarray:
     else:
         import skimage.data
 
-        image = np.asarray(getattr(skimage.data, name)())
+        loader = getattr(skimage.data, name, None)
+        if loader is None:
+            raise ValueError(f"unknown photo {name!r}")
+        image = np.asarray(loader())
+        if image.dtype != np.uint8:
+            raise ValueError(f"photo {name!r} is {image.dtype}, expected uint8")
         if image.ndim == 2:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
         else:
@@ -120,7 +126,7 @@ def _photo(name: str) -> np.ndarray:
 @functools.lru_cache(maxsize=None)
 def _background(name: str) -> np.ndarray:
     """A background photograph scaled to cover a frame 25% larger than the sample (room to pan)."""
-    image = _photo(name)
+    image = photo_bgr(name)
     target_w, target_h = int(SAMPLE_WIDTH * 1.25), int(SAMPLE_HEIGHT * 1.25)
     scale = max(target_w / image.shape[1], target_h / image.shape[0])
     size = (max(target_w, round(image.shape[1] * scale)), max(target_h, round(image.shape[0] * scale)))
@@ -132,7 +138,7 @@ def _background(name: str) -> np.ndarray:
 @functools.lru_cache(maxsize=None)
 def _head(name: str) -> tuple[np.ndarray, np.ndarray, Box]:
     """The head cut out of a face photograph: BGR patch, float alpha mask (soft ellipse), face box."""
-    image = _photo(name)
+    image = photo_bgr(name)
     face = _FACE_BOXES[name]
     mx, my = round(face.width * _HEAD_CONTEXT), round(face.height * _HEAD_CONTEXT)
     region = Box(face.x - mx, face.y - my, face.width + 2 * mx, face.height + 2 * my).clamped(

@@ -24,7 +24,6 @@ builds a frame returns a new, writable array.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -32,9 +31,9 @@ import cv2
 import numpy as np
 
 from emotion_recognition.core.types import Box
+from emotion_recognition.tools.sample import GRACE_HOPPER, photo_bgr
 
 ASTRONAUT = "astronaut"
-GRACE_HOPPER = "grace_hopper"
 FACE_NAMES: tuple[str, ...] = (ASTRONAUT, GRACE_HOPPER)
 FACE_FREE_NAMES: tuple[str, ...] = ("coffee", "rocket", "brick", "grass", "gravel")
 BACKGROUND_NAMES: tuple[str, ...] = ("coffee", "rocket", "brick")
@@ -55,32 +54,6 @@ FACE_MATCH_IOU = 0.5
 HEAD_CONTEXT = 0.6
 
 
-@functools.lru_cache(maxsize=None)
-def photo_bgr(name: str) -> np.ndarray:
-    """Return the named photograph as a read-only BGR uint8 array (cached)."""
-    if name == GRACE_HOPPER:
-        import matplotlib.cbook
-
-        path = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise FileNotFoundError(f"matplotlib's sample photo is missing: {path}")
-    else:
-        import skimage.data
-
-        loader = getattr(skimage.data, name, None)
-        if loader is None:
-            raise ValueError(f"unknown photo {name!r}")
-        image = np.asarray(loader())
-        if image.dtype != np.uint8:
-            raise ValueError(f"photo {name!r} is {image.dtype}, expected uint8")
-        if image.ndim == 2:
-            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-        else:
-            image = cv2.cvtColor(image[..., :3], cv2.COLOR_RGB2BGR)
-    image = np.ascontiguousarray(image)
-    image.setflags(write=False)
-    return image
 
 
 def photo_gray(name: str) -> np.ndarray:
