@@ -106,9 +106,10 @@ def test_export_fails_loudly_when_int8_loses_too_much(tiny_data: Path, tmp_path:
     trained = run_cli("train", "--data", tiny_data, "--run-dir", run_dir, "--architecture", "compact_fer",
                       "--epochs", "1", "--batch-size", "16", "--warmup-epochs", "0")
     assert trained.returncode == 0, trained.stderr[-3000:]
-    # A negative allowance can never be met: the export must stop and leave no int8 model behind.
+    # An allowance of -100 points can never be met (accuracy cannot rise by 100 points): the export
+    # must stop and leave no int8 model behind.
     failed = run_cli("export", "--model", run_dir / "best.keras", "--data", tiny_data, "--out", tmp_path / "out",
-                     "--calibration-images", "20", "--max-int8-drop", "-1")
+                     "--calibration-images", "20", "--max-int8-drop", "-100")
     assert failed.returncode != 0
     assert "int8 model loses" in failed.stderr
     assert not (tmp_path / "out" / "emotion_model_int8.tflite").exists()
