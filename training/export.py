@@ -139,8 +139,9 @@ def source_commit() -> str:
         return "unknown"
 
 
-def model_card(model_file: Path, kind: str, source: str, data: str, metrics: dict, extra: dict | None = None) -> dict:
-    """The JSON written beside every exported model."""
+def model_card(model_file: Path, kind: str, source: str, data: str, metrics: dict, commit: str,
+               extra: dict | None = None) -> dict:
+    """The JSON written beside every exported model; ``commit`` is the code's commit when the export began."""
     card = {
         "file": model_file.name,
         "format": kind,
@@ -151,7 +152,7 @@ def model_card(model_file: Path, kind: str, source: str, data: str, metrics: dic
         "trained_network": source,
         "training_data": data,
         "metrics": metrics,
-        "commit": source_commit(),
+        "commit": commit,
         "exported_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     run_dir = Path(source).parent
@@ -178,6 +179,7 @@ def export_all(model_path: str | os.PathLike, data_path: str | os.PathLike, out_
     """
     from training.evaluate import compute_metrics, predict_probabilities
 
+    commit = source_commit()  # before writing: exporting into the tracked models/ must not read as "dirty"
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data = load_dataset(data_path, skip_bad_rows=skip_bad_rows, ferplus=ferplus)
@@ -216,10 +218,10 @@ def export_all(model_path: str | os.PathLike, data_path: str | os.PathLike, out_
 
     summary = lambda m: {"PublicTest": {k: m[k] for k in ("accuracy", "macro_f1", "expected_calibration_error")}}  # noqa: E731
     cards = {
-        "keras": model_card(paths["keras"], "keras (float32)", str(model_path), data_text, summary(float_metrics)),
-        "tflite": model_card(paths["tflite"], "tflite (float32)", str(model_path), data_text, summary(tflite_metrics)),
+        "keras": model_card(paths["keras"], "keras (float32)", str(model_path), data_text, summary(float_metrics), commit),
+        "tflite": model_card(paths["tflite"], "tflite (float32)", str(model_path), data_text, summary(tflite_metrics), commit),
         "int8": model_card(paths["int8"], "tflite (int8 weights and activations, float32 input/output)",
-                           str(model_path), data_text, summary(int8_metrics),
+                           str(model_path), data_text, summary(int8_metrics), commit,
                            {"mirror_averaging": mirror_average, "quantization": {"calibration_images": int(len(calibration)),
                                              "calibration_split": "Training",
                                              "public_test_drop_points": round(drop, 3)}}),
