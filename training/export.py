@@ -217,14 +217,15 @@ def export_all(model_path: str | os.PathLike, data_path: str | os.PathLike, out_
         candidate.unlink(missing_ok=True)
 
     summary = lambda m: {"PublicTest": {k: m[k] for k in ("accuracy", "macro_f1", "expected_calibration_error")}}  # noqa: E731
+    make_card = lambda key, kind, metrics, extra=None: model_card(  # noqa: E731
+        paths[key], kind, str(model_path), data_text, summary(metrics), commit, extra)
+    quantization = {"calibration_images": int(len(calibration)), "calibration_split": "Training",
+                    "public_test_drop_points": round(drop, 3)}
     cards = {
-        "keras": model_card(paths["keras"], "keras (float32)", str(model_path), data_text, summary(float_metrics), commit),
-        "tflite": model_card(paths["tflite"], "tflite (float32)", str(model_path), data_text, summary(tflite_metrics), commit),
-        "int8": model_card(paths["int8"], "tflite (int8 weights and activations, float32 input/output)",
-                           str(model_path), data_text, summary(int8_metrics), commit,
-                           {"mirror_averaging": mirror_average, "quantization": {"calibration_images": int(len(calibration)),
-                                             "calibration_split": "Training",
-                                             "public_test_drop_points": round(drop, 3)}}),
+        "keras": make_card("keras", "keras (float32)", float_metrics),
+        "tflite": make_card("tflite", "tflite (float32)", tflite_metrics),
+        "int8": make_card("int8", "tflite (int8 weights and activations, float32 input/output)", int8_metrics,
+                          {"mirror_averaging": mirror_average, "quantization": quantization}),
     }
     for key, card in cards.items():
         paths[key].with_name(paths[key].name + ".json").write_text(json.dumps(card, indent=2))
