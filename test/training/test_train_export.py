@@ -14,6 +14,7 @@ import pytest
 from emotion_recognition.core.classifier import EmotionClassifier
 from emotion_recognition.spec import EMOTION_LABELS, INPUT_SHAPE
 from training.evaluate import compute_metrics
+from training.export import source_commit
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,6 +71,7 @@ def test_train_interrupt_resume_export(tiny_data: Path, tmp_path: Path) -> None:
     assert (run_dir / "tensorboard").is_dir()
 
     out = tmp_path / "export"
+    commit_before_export = source_commit()
     exported = run_cli("export", "--model", run_dir / "best.keras", "--data", tiny_data, "--out", out,
                        "--calibration-images", "40", "--max-int8-drop", "100")
     assert exported.returncode == 0, exported.stderr[-3000:]
@@ -78,7 +80,9 @@ def test_train_interrupt_resume_export(tiny_data: Path, tmp_path: Path) -> None:
         assert card["labels"] == list(EMOTION_LABELS)
         assert card["input"]["shape"] == ["N", *INPUT_SHAPE]
         assert 0.0 <= card["metrics"]["PublicTest"]["accuracy"] <= 1.0
-        assert card["commit"] != "unknown"
+        assert card["commit"] == commit_before_export and commit_before_export != "unknown"
+    int8_card = json.loads((out / "emotion_model_int8.tflite.json").read_text())
+    assert int8_card["quantization"]["calibration_images"] == 40 and int8_card["mirror_averaging"] is False
 
     # The float .tflite computes what the .keras computes; int8 stays within quantisation error.
     images = np.load(tiny_data)["images"][:28].astype(np.float32).reshape((-1, *INPUT_SHAPE))
