@@ -59,7 +59,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; a problem with the user's input (data, paths, options) ends it with a one-line
+    ``error:`` message and exit status 2 instead of a traceback."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from training.export import ExportError
+
+    try:
+        _run(args)
+    except (ValueError, ExportError, OSError) as exc:  # DatasetError is a ValueError
+        parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> None:
     if args.command == "train":
         from training.train import train
 
@@ -80,7 +93,6 @@ def main(argv: list[str] | None = None) -> int:
         export_all(args.model, args.data, args.out, name=args.name, ferplus=args.ferplus,
                    skip_bad_rows=args.skip_bad_rows, calibration_images=args.calibration_images,
                    max_int8_drop=args.max_int8_drop, mirror_average=args.mirror_average)
-    return 0
 
 
 if __name__ == "__main__":

@@ -136,6 +136,9 @@ def evaluate_to_folder(model_path: str | os.PathLike, data_path: str | os.PathLi
     """
     split_id = parse_split(split)
     split_name = SPLIT_NAMES[split_id]
+    card_path = Path(f"{model_path}.json")
+    if update_card and not card_path.is_file():  # before the evaluation's minutes, not after them
+        raise ValueError(f"{card_path}: no model card to update (export writes it)")
     data = load_dataset(data_path, skip_bad_rows=skip_bad_rows, ferplus=ferplus).split(split_id)
     if len(data) == 0:
         raise ValueError(f"{data_path}: no {split_name} rows")
@@ -149,10 +152,7 @@ def evaluate_to_folder(model_path: str | os.PathLike, data_path: str | os.PathLi
     title = f"{stem} on FER2013 {split_name} ({len(data)} images)"
     plot_confusion(metrics, out / f"confusion_{split_name}.png", f"{title}\naccuracy {metrics['accuracy']:.3f}")
     plot_reliability(metrics, out / f"reliability_{split_name}.png", title)
-    card_path = Path(f"{model_path}.json")
     if update_card:
-        if not card_path.is_file():
-            raise ValueError(f"{card_path}: no model card to update (export writes it)")
         card = json.loads(card_path.read_text())
         card.setdefault("metrics", {})[split_name] = {
             "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],

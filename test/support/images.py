@@ -54,8 +54,6 @@ FACE_MATCH_IOU = 0.5
 HEAD_CONTEXT = 0.6
 
 
-
-
 def photo_gray(name: str) -> np.ndarray:
     """The named photograph as a new grayscale uint8 array."""
     return cv2.cvtColor(photo_bgr(name), cv2.COLOR_BGR2GRAY)

@@ -58,9 +58,9 @@ def test_train_interrupt_resume_export(tiny_data: Path, tmp_path: Path) -> None:
 
     # Starting again without --resume refuses to overwrite the run; a different recipe cannot resume it.
     again = run_cli("train", *common)
-    assert again.returncode != 0 and "pass --resume" in again.stderr
+    assert again.returncode == 2 and "pass --resume" in again.stderr and "Traceback" not in again.stderr
     other = run_cli("train", *common[:-2], "--warmup-epochs", "0", "--resume")
-    assert other.returncode != 0 and "different config" in other.stderr
+    assert other.returncode == 2 and "different config" in other.stderr
 
     resumed = run_cli("train", *common, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -114,7 +114,7 @@ def test_export_fails_loudly_when_int8_loses_too_much(tiny_data: Path, tmp_path:
     # must stop and leave no int8 model behind.
     failed = run_cli("export", "--model", run_dir / "best.keras", "--data", tiny_data, "--out", tmp_path / "out",
                      "--calibration-images", "20", "--max-int8-drop", "-100")
-    assert failed.returncode != 0
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr
     assert "int8 model loses" in failed.stderr
     assert not (tmp_path / "out" / "emotion_model_int8.tflite").exists()
 
@@ -165,7 +165,7 @@ def test_warm_restart_needs_the_same_architecture(tiny_data: Path, tmp_path: Pat
     build_model("seed_cnn").save(source)
     refused = run_cli("train", "--data", tiny_data, "--run-dir", tmp_path / "run", "--architecture", "compact_fer",
                       "--epochs", "1", "--init-from", source)
-    assert refused.returncode != 0
+    assert refused.returncode == 2
     assert "is a 'seed_cnn' network, not 'compact_fer'" in refused.stderr
 
     # From a network of the right architecture, training starts from its weights.
@@ -182,3 +182,22 @@ def test_warm_restart_needs_the_same_architecture(tiny_data: Path, tmp_path: Pat
     for before, after in zip(start.get_weights(), trained.get_weights()):
         if before.ndim == 4:
             np.testing.assert_allclose(np.asarray(after, np.float32), before, rtol=1e-2, atol=1e-3)
+
+
+def test_cli_reports_bad_input_in_one_line(tmp_path: Path) -> None:
+    """A malformed dataset row and a model without a card end the command with a message, not a traceback."""
+    bad_csv = tmp_path / "fer2013.csv"
+    pixels = " ".join(["0"] * 2304)
+    bad_csv.write_text(f"emotion,pixels,Usage\n3,{pixels},Training\n9,{pixels},PublicTest\n")
+    bad = run_cli("evaluate", "--model", REPO_ROOT / "models" / "emotion_model_int8.tflite", "--data", bad_csv,
+                  "--split", "PublicTest", "--out", tmp_path / "eval")
+    assert bad.returncode == 2, bad.stderr[-3000:]
+    assert f"python -m training evaluate: error: {bad_csv}:3" in bad.stderr and "unknown label 9" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+    bare = tmp_path / "bare.tflite"
+    bare.write_bytes((REPO_ROOT / "models" / "emotion_model_int8.tflite").read_bytes())
+    no_card = run_cli("evaluate", "--model", bare, "--data", bad_csv, "--split", "PublicTest",
+                      "--out", tmp_path / "eval", "--update-card")
+    assert no_card.returncode == 2 and f"{bare}.json: no model card to update" in no_card.stderr
+    assert not (tmp_path / "eval").exists()  # refused before evaluating anything
