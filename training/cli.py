@@ -9,10 +9,11 @@ import sys
 from training.train import TrainConfig
 
 
-def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_data_arguments(parser: argparse.ArgumentParser,
+                        ferplus_help: str = "FER+ fer2013new.csv: use its votes as (soft) labels") -> None:
     parser.add_argument("--data", required=True,
                         help="fer2013.csv(.gz), a prepared .npz, or a <split>/<emotion>/*.png folder")
-    parser.add_argument("--ferplus", default=None, help="FER+ fer2013new.csv: use its votes as (soft) labels")
+    parser.add_argument("--ferplus", default=None, help=ferplus_help)
     parser.add_argument("--skip-bad-rows", action="store_true",
                         help="count and skip malformed rows instead of stopping at the first one")
 
@@ -38,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="metrics, confusion matrix and calibration on a split")
     evaluate.add_argument("--model", required=True, help=".keras or .tflite model")
-    _add_data_arguments(evaluate)
+    _add_data_arguments(evaluate, ferplus_help="FER+ fer2013new.csv: also score against the FER+ majority vote "
+                        "(rows whose majority is unique and one of the 7 emotions)")
     evaluate.add_argument("--split", default="PrivateTest", help="Training, PublicTest or PrivateTest")
     evaluate.add_argument("--out", required=True, help="folder for metrics JSON and plots")
     evaluate.add_argument("--update-card", action="store_true",
@@ -87,6 +89,10 @@ def _run(args: argparse.Namespace) -> None:
                                      update_card=args.update_card)
         print(f"{args.split}: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, "
               f"ECE {metrics['expected_calibration_error']:.4f} -> {args.out}")
+        if "ferplus_majority" in metrics:
+            plus = metrics["ferplus_majority"]
+            print(f"{args.split}, FER+ majority labels ({plus['num_images']} images): accuracy "
+                  f"{plus['accuracy']:.4f}, macro-F1 {plus['macro_f1']:.4f}")
     elif args.command == "export":
         from training.export import export_all
 

@@ -322,6 +322,25 @@ def ferplus_soft_labels(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return soft, usable
 
 
+def ferplus_majority_labels(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The FER+ benchmark labels: each row's majority vote, where it is unique and a FER2013 emotion.
+
+    The majority is taken over all ten FER+ columns, so a row whose most-voted column is 'contempt',
+    'unknown' or 'NF', or whose top count is shared by two columns, has no benchmark label.
+
+    Returns (labels int64 (N,) in FER2013 order, -1 where there is none; has_label bool (N,)).
+    """
+    votes = np.asarray(votes, dtype=np.int64)
+    top = votes.max(axis=1)
+    unique = (votes == top[:, None]).sum(axis=1) == 1
+    column_to_label = np.full(len(FERPLUS_COLUMNS), -1, dtype=np.int64)
+    for label, column in enumerate(_FERPLUS_TO_FER):
+        column_to_label[FERPLUS_COLUMNS.index(column)] = label
+    labels = column_to_label[votes.argmax(axis=1)]
+    has_label = unique & (top > 0) & (labels >= 0)
+    return np.where(has_label, labels, -1), has_label
+
+
 def apply_ferplus_votes(data: FerDataset, votes_path: Path, skip_bad_rows: bool = False) -> FerDataset:
     """Use FER+ votes as labels for a row-ordered FER2013 dataset (CSV or npz source)."""
     votes, valid = load_ferplus_votes(votes_path, skip_bad_rows=skip_bad_rows)

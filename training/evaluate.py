@@ -15,7 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from emotion_recognition.spec import EMOTION_LABELS, INPUT_SHAPE, NUM_EMOTIONS
-from training.data import SPLIT_NAMES, load_dataset, parse_split
+from training.data import (
+    SPLIT_NAMES,
+    DatasetError,
+    ferplus_majority_labels,
+    load_dataset,
+    load_ferplus_votes,
+    parse_split,
+)
 
 CALIBRATION_BINS = 15
 
@@ -125,12 +132,67 @@ def plot_reliability(metrics: dict, path: str | os.PathLike, title: str) -> None
     plt.close(fig)
 
 
+def ferplus_majority_metrics(votes_path: str | os.PathLike, rows: np.ndarray, probabilities: np.ndarray,
+                             skip_bad_rows: bool = False) -> dict:
+    """Metrics against the FER+ majority vote, on the rows of one split that have such a label.
+
+    Args:
+        votes_path: FER+ ``fer2013new.csv``, row-aligned with the full FER2013 file.
+        rows: bool mask over the full data set selecting the split that ``probabilities`` belong to.
+        probabilities: (rows.sum(), 7) model output for those rows.
+    """
+    votes, valid = load_ferplus_votes(votes_path, skip_bad_rows=skip_bad_rows)
+    if len(votes) != len(rows):
+        raise DatasetError(f"{votes_path}: {len(votes)} FER+ rows but {len(rows)} FER2013 rows; the vote file "
+                           "must be row-aligned with the full fer2013.csv")
+    labels, has_label = ferplus_majority_labels(votes)
+    keep = (has_label & valid)[rows]
+    if not keep.any():
+        raise DatasetError(f"{votes_path}: no row of this split has a unique FER+ majority among the 7 emotions")
+    metrics = compute_metrics(labels[rows][keep], probabilities[keep])
+    metrics["rows"] = "unique FER+ majority vote that is one of the 7 FER2013 emotions"
+    return metrics
+
+
+def _card_summary(metrics: dict) -> dict:
+    return {
+        "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+        "expected_calibration_error": metrics["expected_calibration_error"],
+        "recall": {name: c["recall"] for name, c in metrics["per_class"].items()},
+        "num_images": metrics["num_images"],
+    }
+
+
+def _update_card(card_path: Path, split_name: str, metrics: dict) -> None:
+    card = json.loads(card_path.read_text())
+    summary = _card_summary(metrics)
+    if "ferplus_majority" in metrics:
+        summary["ferplus_majority"] = _card_summary(metrics["ferplus_majority"])
+    card.setdefault("metrics", {})[split_name] = summary
+    card_path.write_text(json.dumps(card, indent=2))
+
+
+def _write_reports(metrics: dict, out: Path, model_name: str, split_name: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"metrics_{split_name}.json").write_text(json.dumps(metrics, indent=2))
+    title = f"{model_name} on FER2013 {split_name} ({metrics['num_images']} images)"
+    plot_confusion(metrics, out / f"confusion_{split_name}.png", f"{title}\naccuracy {metrics['accuracy']:.3f}")
+    plot_reliability(metrics, out / f"reliability_{split_name}.png", title)
+    if "ferplus_majority" in metrics:
+        plus = metrics["ferplus_majority"]
+        title = f"{model_name} on {split_name}, FER+ majority labels ({plus['num_images']} images)"
+        plot_confusion(plus, out / f"confusion_{split_name}_ferplus.png", f"{title}\naccuracy {plus['accuracy']:.3f}")
+
+
 def evaluate_to_folder(model_path: str | os.PathLike, data_path: str | os.PathLike, split: str,
                        out_dir: str | os.PathLike, ferplus: str | None = None, skip_bad_rows: bool = False,
                        update_card: bool = False) -> dict:
     """Evaluate ``model_path`` on one split of the data; writes ``metrics_<split>.json``,
     ``confusion_<split>.png`` and ``reliability_<split>.png`` into ``out_dir`` and returns the metrics.
 
+    The headline numbers use FER2013's own labels. With ``ferplus`` (``fer2013new.csv``) the metrics also
+    hold ``ferplus_majority``: the same model against the FER+ majority vote, on the split's rows whose
+    majority is unique and one of the seven emotions (plus ``confusion_<split>_ferplus.png``).
     With ``update_card`` the headline numbers are also recorded in the model's JSON card
     (``<model file>.json``, written by export) under ``metrics.<split>``.
     """
@@ -139,25 +201,17 @@ def evaluate_to_folder(model_path: str | os.PathLike, data_path: str | os.PathLi
     card_path = Path(f"{model_path}.json")
     if update_card and not card_path.is_file():  # before the evaluation's minutes, not after them
         raise ValueError(f"{card_path}: no model card to update (export writes it)")
-    data = load_dataset(data_path, skip_bad_rows=skip_bad_rows, ferplus=ferplus).split(split_id)
-    if len(data) == 0:
+    data = load_dataset(data_path, skip_bad_rows=skip_bad_rows)
+    rows = data.usage == split_id
+    if not rows.any():
         raise ValueError(f"{data_path}: no {split_name} rows")
-    metrics = compute_metrics(data.labels, predict_probabilities(model_path, data.images))
+    probabilities = predict_probabilities(model_path, data.images[rows])
+    metrics = compute_metrics(data.labels[rows], probabilities)
     metrics.update(model=str(model_path), split=split_name, data=str(data_path), ferplus=ferplus,
                    skipped_rows=data.skipped)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = Path(model_path).name
-    (out / f"metrics_{split_name}.json").write_text(json.dumps(metrics, indent=2))
-    title = f"{stem} on FER2013 {split_name} ({len(data)} images)"
-    plot_confusion(metrics, out / f"confusion_{split_name}.png", f"{title}\naccuracy {metrics['accuracy']:.3f}")
-    plot_reliability(metrics, out / f"reliability_{split_name}.png", title)
+    if ferplus is not None:
+        metrics["ferplus_majority"] = ferplus_majority_metrics(ferplus, rows, probabilities, skip_bad_rows)
+    _write_reports(metrics, Path(out_dir), Path(model_path).name, split_name)
     if update_card:
-        card = json.loads(card_path.read_text())
-        card.setdefault("metrics", {})[split_name] = {
-            "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
-            "expected_calibration_error": metrics["expected_calibration_error"],
-            "recall": {name: c["recall"] for name, c in metrics["per_class"].items()},
-        }
-        card_path.write_text(json.dumps(card, indent=2))
+        _update_card(card_path, split_name, metrics)
     return metrics

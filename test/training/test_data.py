@@ -16,6 +16,7 @@ from training.data import (
     PUBLIC_TEST,
     TRAINING,
     DatasetError,
+    ferplus_majority_labels,
     load_csv,
     load_dataset,
     load_folder,
@@ -198,3 +199,20 @@ def test_ferplus_malformed_and_misaligned(tmp_path: Path) -> None:
     votes.write_text(f"{FERPLUS_HEADER}\nTraining,a.png,1,2,3,4,5,6,7,0,0,0\n")
     with pytest.raises(DatasetError, match="row-aligned"):
         load_dataset(data_path, ferplus=votes)
+
+
+def test_ferplus_majority_labels_keep_only_unique_emotion_majorities() -> None:
+    # Columns: neutral, happiness, surprise, sadness, anger, disgust, fear, contempt, unknown, NF
+    votes = np.array([
+        [1, 8, 0, 0, 0, 0, 1, 0, 0, 0],  # happiness wins clearly -> happy
+        [5, 0, 0, 5, 0, 0, 0, 0, 0, 0],  # neutral and sadness tie -> no label
+        [2, 0, 0, 0, 0, 0, 0, 6, 2, 0],  # contempt wins -> not one of the 7 emotions
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, 10],  # not a face
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, 0],  # no votes at all
+        [0, 0, 3, 0, 0, 0, 4, 0, 3, 0],  # fear beats surprise and unknown -> fear
+        [3, 0, 0, 0, 0, 0, 0, 0, 4, 3],  # unknown wins over neutral -> no label
+    ])
+    labels, has_label = ferplus_majority_labels(votes)
+    assert has_label.tolist() == [True, False, False, False, False, True, False]
+    assert [EMOTION_LABELS[i] for i in labels[has_label]] == ["happy", "fear"]
+    assert (labels[~has_label] == -1).all()

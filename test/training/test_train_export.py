@@ -92,14 +92,42 @@ def test_train_interrupt_resume_export(tiny_data: Path, tmp_path: Path) -> None:
     np.testing.assert_allclose(float_out, keras_out, atol=1e-4)
     np.testing.assert_allclose(int8_out, keras_out, atol=0.05)  # quantisation error only
 
+    # FER+ votes for the 84 rows: the majority agrees with the FER2013 label, except in two PublicTest rows
+    # (a tie, and 'contempt' winning), which the FER+ benchmark leaves out.
+    labels = np.load(tiny_data)["labels"]
+    columns = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
+    header = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
+    order = header.split(",")[2:]
+    rows = []
+    for row, label in enumerate(labels):
+        votes = dict.fromkeys(order, 0)
+        votes[columns[label]] = 7
+        votes["unknown"] = 3
+        if row == 60:
+            votes["unknown"] = 7
+        if row == 61:
+            votes["contempt"] = 8
+        rows.append(",".join(["x", f"fer{row}.png", *(str(votes[c]) for c in order)]))
+    votes_path = tmp_path / "fer2013new.csv"
+    votes_path.write_text("\n".join([header, *rows]) + "\n")
+
     evaluated = run_cli("evaluate", "--model", out / "emotion_model_int8.tflite", "--data", tiny_data,
-                        "--split", "PublicTest", "--out", tmp_path / "eval", "--update-card")
+                        "--split", "PublicTest", "--out", tmp_path / "eval", "--update-card",
+                        "--ferplus", votes_path)
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     metrics = json.loads((tmp_path / "eval" / "metrics_PublicTest.json").read_text())
     assert metrics["num_images"] == 28
+    plus = metrics["ferplus_majority"]
+    assert plus["num_images"] == 26
+    # Same predictions on the 26 rows whose FER+ majority is the FER2013 label: the confusion matrices agree
+    # except for the two rows the benchmark leaves out.
+    left_out = np.asarray(metrics["confusion_matrix"]) - np.asarray(plus["confusion_matrix"])
+    assert left_out.sum() == 2 and (left_out >= 0).all()
+    assert "FER+" in evaluated.stdout and (tmp_path / "eval" / "confusion_PublicTest_ferplus.png").is_file()
     card = json.loads((out / "emotion_model_int8.tflite.json").read_text())
     assert card["metrics"]["PublicTest"]["accuracy"] == pytest.approx(metrics["accuracy"])
     assert set(card["metrics"]["PublicTest"]["recall"]) == set(EMOTION_LABELS)
+    assert card["metrics"]["PublicTest"]["ferplus_majority"]["accuracy"] == pytest.approx(plus["accuracy"])
     assert card["training_config"]["architecture"] == "compact_fer" and card["training_run"]["epochs"] == 2
     for png in ("confusion_PublicTest.png", "reliability_PublicTest.png"):
         assert (tmp_path / "eval" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
