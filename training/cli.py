@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="training images used to calibrate int8 quantisation")
     export.add_argument("--mirror-average", action="store_true",
                         help="average each face's prediction with its mirror image's, inside the model")
+    export.add_argument("--temperature-scaling", action="store_true",
+                        help="fit a softmax temperature on PublicTest (minimum NLL) and build it into the model")
     export.add_argument("--max-int8-drop", type=float, default=0.5,
                         help="fail when int8 PublicTest accuracy is this many points below float")
     return parser
@@ -98,7 +100,8 @@ def _run(args: argparse.Namespace) -> None:
 
         export_all(args.model, args.data, args.out, name=args.name, ferplus=args.ferplus,
                    skip_bad_rows=args.skip_bad_rows, calibration_images=args.calibration_images,
-                   max_int8_drop=args.max_int8_drop, mirror_average=args.mirror_average)
+                   max_int8_drop=args.max_int8_drop, mirror_average=args.mirror_average,
+                   temperature_scaling=args.temperature_scaling)
 
 
 if __name__ == "__main__":

@@ -73,8 +73,9 @@ def test_train_interrupt_resume_export(tiny_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "export"
     commit_before_export = source_commit()
     exported = run_cli("export", "--model", run_dir / "best.keras", "--data", tiny_data, "--out", out,
-                       "--calibration-images", "40", "--max-int8-drop", "100")
+                       "--calibration-images", "40", "--max-int8-drop", "100", "--temperature-scaling")
     assert exported.returncode == 0, exported.stderr[-3000:]
+    assert "temperature scaling: T =" in exported.stdout
     for name in ("emotion_model.keras", "emotion_model.tflite", "emotion_model_int8.tflite"):
         card = json.loads((out / f"{name}.json").read_text())
         assert card["labels"] == list(EMOTION_LABELS)
@@ -83,6 +84,9 @@ def test_train_interrupt_resume_export(tiny_data: Path, tmp_path: Path) -> None:
         assert card["commit"] == commit_before_export and commit_before_export != "unknown"
     int8_card = json.loads((out / "emotion_model_int8.tflite.json").read_text())
     assert int8_card["quantization"]["calibration_images"] == 40 and int8_card["mirror_averaging"] is False
+    calibration = int8_card["calibration"]
+    assert calibration["fitted_on"] == "PublicTest" and 0.25 <= calibration["temperature"] <= 4.0
+    assert calibration["public_test_ece_after"] <= calibration["public_test_ece_before"] + 1e-3
 
     # The float .tflite computes what the .keras computes; int8 stays within quantisation error.
     images = np.load(tiny_data)["images"][:28].astype(np.float32).reshape((-1, *INPUT_SHAPE))
