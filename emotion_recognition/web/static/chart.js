@@ -4,6 +4,8 @@
 
 const WINDOW_S = 60;
 const GAP_S = 1.5; // a track unseen for longer than this is drawn with a break in its line
+const LEGEND_RECENT_S = 10; // the legend lists the tracks seen within this many seconds,
+const LEGEND_MAX = 10; // at most this many, newest first
 const EMOTION_COLORS = {
   angry: "#dc2828", disgust: "#288c28", fear: "#963ca0", happy: "#ffd200",
   sad: "#1e78c8", surprise: "#ff8c00", neutral: "#bebebe",
@@ -91,6 +93,7 @@ class EmotionChart {
     ctx.textAlign = "center";
     for (let s = 0; s <= WINDOW_S; s += 15) {
       const x = this.x(area, this.latest - WINDOW_S + s);
+      ctx.textAlign = s === WINDOW_S ? "right" : "center";
       ctx.fillText(s === WINDOW_S ? "now" : `-${WINDOW_S - s} s`, x, area.bottom + 12);
     }
   }
@@ -115,7 +118,11 @@ class EmotionChart {
   }
 
   drawLegend() {
-    const items = [...this.tracks].map(([id, points]) => {
+    const recent = [...this.tracks]
+      .filter(([, points]) => points[points.length - 1].t >= this.latest - LEGEND_RECENT_S)
+      .sort(([a], [b]) => b - a)
+      .slice(0, LEGEND_MAX);
+    const items = recent.map(([id, points]) => {
       const last = points[points.length - 1];
       const item = document.createElement("li");
       item.dataset.track = id;
