@@ -131,14 +131,15 @@ def main() -> int:
     process, port = start_server(args.api_threads, args.model)
     try:
         run_once(port, data, 1, 1.0)  # warm-up
-        print(f"{'clients':>7} | {'requests/s':>10} | {'median ms':>9} | {'p95 ms':>7} | runs (req/s, median, p95)")
+        print(f"{'clients':>7} | {'requests/s':>10} | {'median ms':>9} | {'p95 ms':>7} | "
+              "runs (req/s, median, p95)")
         for clients in args.clients:
             runs = [run_once(port, data, clients, args.seconds) for _ in range(args.runs)]
             errors = [e for _, _, errs in runs for e in errs]
             rates = [rate for rate, _, _ in runs]
             medians = [statistics.median(lat) for _, lat, _ in runs]
             p95s = [percentile(lat, 0.95) for _, lat, _ in runs]
-            detail = "; ".join(f"{r:.1f}, {m:.1f}, {p:.1f}" for r, m, p in zip(rates, medians, p95s))
+            detail = "; ".join(f"{r:.1f}, {m:.1f}, {p:.1f}" for r, m, p in zip(rates, medians, p95s, strict=True))
             print(f"{clients:>7} | {statistics.median(rates):>10.1f} | {statistics.median(medians):>9.1f} | "
                   f"{statistics.median(p95s):>7.1f} | {detail}" + (f" | {len(errors)} ERRORS: {errors[0]}"
                                                                      if errors else ""))

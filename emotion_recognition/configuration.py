@@ -42,7 +42,8 @@ def resolve_model_path(model_path: str) -> tuple[Path | None, str]:
         if path.is_file():
             return path, ""
     searched = ", ".join(repr(str(p)) for p in candidates)
-    return None, f"the shipped model {SHIPPED_MODEL_FILE} was not found (looked in {searched}); set model_path"
+    return None, (f"the shipped model {SHIPPED_MODEL_FILE} was not found (looked in {searched}); "
+                  "set model_path")
 
 
 def _node_section(document: Any, params_file: Path | str) -> dict[str, Any]:
@@ -99,7 +100,8 @@ def load_classifier(values: dict[str, Any], model_path: Path | str | None = None
     """
     from emotion_recognition.core.classifier import EmotionClassifier, ModelLoadError
 
-    path, reason = resolve_model_path(str(model_path) if model_path is not None else str(values["model_path"]))
+    wanted = str(model_path) if model_path is not None else str(values["model_path"])
+    path, reason = resolve_model_path(wanted)
     if path is None:
         raise FileNotFoundError(reason)
     try:

@@ -33,7 +33,8 @@ class ImageAnalyzer:
         max_image_pixels: images with more pixels are refused before decoding.
     """
 
-    def __init__(self, pipelines: list[EmotionPipeline], max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> None:
+    def __init__(self, pipelines: list[EmotionPipeline],
+                 max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> None:
         if not pipelines:
             raise ValueError("ImageAnalyzer needs at least one pipeline")
         self._pool: queue.Queue[EmotionPipeline] = queue.Queue()

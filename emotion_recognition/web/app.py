@@ -205,7 +205,7 @@ def _mjpeg_stream(hub: FrameHub, gone: Callable[[], bool]) -> Iterator[bytes]:
         seq = latest.seq
         yield _mjpeg_part(latest.jpeg())
     while not hub.closed and not gone():
-        frame = _waited(gone, lambda timeout: hub.next_image(seq, timeout)) or hub.latest_image()
+        frame = _waited(gone, lambda timeout, after=seq: hub.next_image(after, timeout)) or hub.latest_image()
         if frame is None or hub.closed or gone():
             continue
         seq = frame.seq
@@ -217,7 +217,7 @@ def _event_stream(hub: FrameHub, gone: Callable[[], bool]) -> Iterator[bytes]:
     yield b"retry: 1000\n\n"
     seq = hub.latest_result_seq()
     while not hub.closed and not gone():
-        results = _waited(gone, lambda timeout: hub.next_results(seq, timeout))
+        results = _waited(gone, lambda timeout, after=seq: hub.next_results(after, timeout))
         if not results:
             yield b": keep-alive\n\n"
             continue

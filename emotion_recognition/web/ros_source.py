@@ -13,13 +13,13 @@ import threading
 from typing import Any
 
 import rclpy
-from emotion_msgs.msg import FaceEmotionArray
 from rclpy.context import Context
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Image
 
+from emotion_msgs.msg import FaceEmotionArray
 from emotion_recognition.core.image import InvalidImageError, to_bgr
 from emotion_recognition.ros.image_conversion import (
     ORDER_RGB,

@@ -71,7 +71,7 @@ def wait_until(driver: Any, condition: Callable[[Any], Any], what: str, timeout_
 # JavaScript helpers the tests run in the page.
 STREAM_SIZE = "const s = document.getElementById('stream'); return [s.naturalWidth, s.naturalHeight];"
 SERIES = "return window.emotionWeb.chart.seriesSizes();"
-FACE_LABELS = ("return [...document.querySelectorAll('#faces li')]"
-               ".map(li => [li.dataset.track, li.dataset.label, li.querySelector('.confidence').textContent]);")
+FACE_LABELS = ("return [...document.querySelectorAll('#faces li')].map(li =>"
+               " [li.dataset.track, li.dataset.label, li.querySelector('.confidence').textContent]);")
 LEGEND = "return [...document.querySelectorAll('#legend li')].map(li => li.textContent);"
 OVERFLOW = "return document.documentElement.scrollWidth - window.innerWidth;"

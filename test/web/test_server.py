@@ -118,9 +118,10 @@ def test_streams_never_block_the_api(server: WebServer, emotion_models: ModelFil
         assert min(received) > 0, received
         status, answer, _ = server.request("GET", "/stream.mjpg")
         assert status == 503 and "streaming slots" in answer["error"]
+        photo = astronaut_jpeg()
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             answers = list(pool.map(
-                lambda _: server.request("POST", "/api/v1/emotions", astronaut_jpeg(), "image/jpeg"), range(8)))
+                lambda _: server.request("POST", "/api/v1/emotions", photo, "image/jpeg"), range(8)))
         for status, answer, _ in answers:
             assert status == 200
             check_astronaut(answer, emotion_models.trained)
@@ -160,4 +161,5 @@ def test_bad_options_end_with_one_error_line() -> None:
         WebServer("--source", "video", "/nonexistent/clip.mp4")
     except AssertionError as exc:
         web_error = str(exc)
-    assert web_error is not None and "emotion_web: error: video file '/nonexistent/clip.mp4' does not exist" in web_error
+    assert web_error is not None
+    assert "emotion_web: error: video file '/nonexistent/clip.mp4' does not exist" in web_error
