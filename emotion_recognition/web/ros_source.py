@@ -55,7 +55,8 @@ class RosSource:
         self.node.create_subscription(FaceEmotionArray, EMOTIONS_TOPIC, self._on_emotions, EMOTIONS_QOS)
         # Watchers change in the server's threads; the subscription is made or removed in the executor's.
         self._guard = self.node.create_guard_condition(self._sync_image_subscription)
-        hub.add_listener(self._guard.trigger)
+        self._stopped = False
+        hub.add_listener(self._on_watchers_changed)
         self._thread = threading.Thread(target=self._spin, name="emotion_web ros", daemon=True)
         self.description = (f"ROS topics {self.node.resolve_topic_name(EMOTIONS_TOPIC)} and "
                             f"{self.node.resolve_topic_name(ANNOTATED_TOPIC)}")
@@ -68,6 +69,11 @@ class RosSource:
             self._executor.spin()
         except ExternalShutdownException:
             pass
+
+    def _on_watchers_changed(self) -> None:
+        """Wake the executor to (un)subscribe; a client leaving during shutdown changes nothing."""
+        if not self._stopped:
+            self._guard.trigger()
 
     def _sync_image_subscription(self) -> None:
         """Subscribe to the annotated image while a stream client watches, unsubscribe otherwise."""
@@ -95,6 +101,7 @@ class RosSource:
 
     def stop(self) -> None:
         """Ask the executor to stop (returns at once; :meth:`join` waits and cleans up)."""
+        self._stopped = True
         self._executor.shutdown(timeout_sec=0.0)
 
     def join(self, timeout_s: float = 5.0) -> None:

@@ -123,8 +123,10 @@ def build_source(kind: str, target: str | int | None, args: argparse.Namespace, 
         SourceError: a video or camera that cannot be opened.
     """
     if kind == "ros":
-        from emotion_recognition.web.ros_source import RosSource
-
+        try:
+            from emotion_recognition.web.ros_source import RosSource
+        except ImportError as exc:
+            raise UsageError(f"--source ros needs ROS 2 (rclpy and emotion_msgs): {exc}") from None
         return RosSource(hub, ros_args)
     from emotion_recognition.web.sources import CaptureReader, LocalSource, SampleReader
 

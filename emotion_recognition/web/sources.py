@@ -146,7 +146,7 @@ class LocalSource:
         if not self.reader.fps:
             return next_due
         self._stop.wait(max(next_due - time.monotonic(), 0.0))
-        return max(next_due + 1.0 / self.reader.fps, time.monotonic() - 1.0)
+        return max(next_due + 1.0 / self.reader.fps, time.monotonic())  # late: no catching up in bursts
 
     def _process(self, image: np.ndarray) -> None:
         annotate = self.hub.watchers(STREAM) > 0

@@ -163,3 +163,29 @@ def test_bad_options_end_with_one_error_line() -> None:
         web_error = str(exc)
     assert web_error is not None
     assert "emotion_web: error: video file '/nonexistent/clip.mp4' does not exist" in web_error
+
+
+def test_video_source_loops_through_the_file(tmp_path, emotion_models: ModelFiles) -> None:
+    """``--source video PATH``: the frames of a real video file (the sample's one-face sequence, 12
+    frames), analysed with tracking, and looped at the end."""
+    import cv2
+
+    from emotion_recognition.tools.sample import one_face_frames
+
+    path = tmp_path / "one_face.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (640, 480))
+    for frame in one_face_frames(12):
+        writer.write(frame.image)
+    writer.release()
+    web = WebServer("--source", "video", str(path), "--model", str(emotion_models.tflite), "--api-threads", "1")
+    try:
+        results = []
+        for result in web.events():
+            results.append(result)
+            if len(results) == 30:  # more than the file holds: it looped
+                break
+        assert all(r["image"] == {"width": 640, "height": 480} for r in results)
+        assert sum(len(r["faces"]) == 1 for r in results) >= 25
+        assert f"source: video {path}" in web.output()
+    finally:
+        assert web.stop() == 0, web.output()
