@@ -5,6 +5,7 @@ a source that idles while nobody watches, and Ctrl-C."""
 from __future__ import annotations
 
 import concurrent.futures
+import re
 import threading
 import time
 
@@ -155,14 +156,16 @@ def test_ctrl_c_with_clients_connected_exits_cleanly(emotion_models: ModelFiles)
     frames.close(), events.close()
 
 
-def test_bad_options_end_with_one_error_line() -> None:
-    web_error = None
-    try:
-        WebServer("--source", "video", "/nonexistent/clip.mp4")
-    except AssertionError as exc:
-        web_error = str(exc)
-    assert web_error is not None
-    assert "emotion_web: error: video file '/nonexistent/clip.mp4' does not exist" in web_error
+@pytest.mark.parametrize("args, message", [
+    (["--source", "video", "/nonexistent/clip.mp4"], "video file '/nonexistent/clip.mp4' does not exist"),
+    (["--source", "camera", "front"], "needs a camera number"),
+    (["--source", "camera", "63"], "cannot open camera 63"),
+    (["--source", "bag"], "unknown source 'bag'"),
+    (["--port", "70000"], "--port must be 0 to 65535"),
+])
+def test_bad_options_end_with_one_error_line(args: list[str], message: str) -> None:
+    with pytest.raises(AssertionError, match=f"emotion_web: error: .*{re.escape(message)}"):
+        WebServer(*args)
 
 
 def test_video_source_loops_through_the_file(tmp_path, emotion_models: ModelFiles) -> None:
@@ -177,7 +180,8 @@ def test_video_source_loops_through_the_file(tmp_path, emotion_models: ModelFile
     for frame in one_face_frames(12):
         writer.write(frame.image)
     writer.release()
-    web = WebServer("--source", "video", str(path), "--model", str(emotion_models.tflite), "--api-threads", "1")
+    web = WebServer("--source", "video", str(path), "--model", str(emotion_models.tflite),
+                    "--api-threads", "1")
     try:
         results = []
         for result in web.events():
@@ -189,3 +193,20 @@ def test_video_source_loops_through_the_file(tmp_path, emotion_models: ModelFile
         assert f"source: video {path}" in web.output()
     finally:
         assert web.stop() == 0, web.output()
+
+
+def test_detector_settings_come_from_the_node_parameter_file(tmp_path, emotion_models: ModelFiles) -> None:
+    """The node's parameter file sets the API's detector: faces smaller than detector.min_face_size
+    (here larger than the astronaut's ~100 px face) are not reported; a bad value stops the start."""
+    params = tmp_path / "params.yaml"
+    params.write_text("/**:\n  ros__parameters:\n    detector:\n      min_face_size: 300\n")
+    web = WebServer("--params-file", str(params), "--model", str(emotion_models.tflite),
+                    "--api-threads", "1")
+    try:
+        status, answer, _ = web.request("POST", "/api/v1/emotions", astronaut_jpeg(), "image/jpeg")
+        assert status == 200 and answer["faces"] == []
+    finally:
+        assert web.stop() == 0, web.output()
+    params.write_text("/**:\n  ros__parameters:\n    detector:\n      min_face_size: -5\n")
+    with pytest.raises(AssertionError, match=r"error: parameter file .*min_face_size must be >= 1"):
+        WebServer("--params-file", str(params))
