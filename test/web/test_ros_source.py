@@ -17,7 +17,7 @@ from test.support.browser import FACE_LABELS, SERIES, STREAM_SIZE, chromium, wai
 from test.support.models import ModelFiles
 from test.support.node_rig import FACE_FRAME, NodeRig
 from test.support.ros_graph import GraphClient, NodeProcess, model_args, ros_environment
-from test.support.web import WebServer
+from test.support.web import ARTIFACTS, WebServer
 
 DOMAIN_ID = 81
 NAMESPACE = "/webcam"
@@ -114,3 +114,5 @@ def test_page_shows_the_node_results(server: WebServer, emotion_models: ModelFil
         wait_until(driver, lambda d: len(d.execute_script(SERIES)) >= 1, "chart points")
         assert "source: ROS topics /webcam/emotions and /webcam/image_annotated" in \
             driver.find_element("id", "status").text
+        ARTIFACTS.mkdir(exist_ok=True)
+        assert driver.save_screenshot(str(ARTIFACTS / "web_page_ros.png"))
