@@ -70,10 +70,25 @@ def baseline(data: bytes, count: int, model: str | None) -> list[float]:
 
 
 def start_server(api_threads: int, model: str | None) -> tuple[subprocess.Popen, int]:
-    command = [sys.executable, "-m", "emotion_recognition.web.server", "--port", "0", "--source", "sample",
-               "--api-threads", str(api_threads)] + (["--model", model] if model else [])
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               cwd=REPO_ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    command = [
+        sys.executable,
+        "-m",
+        "emotion_recognition.web.server",
+        "--port",
+        "0",
+        "--source",
+        "sample",
+        "--api-threads",
+        str(api_threads),
+    ] + (["--model", model] if model else [])
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     for line in process.stdout:  # type: ignore[union-attr]
         match = SERVING.search(line)
         if match:
@@ -104,8 +119,10 @@ def run_once(port: int, data: bytes, clients: int, seconds: float) -> tuple[floa
     errors: list[str] = []
     start = time.perf_counter()
     until = start + seconds
-    threads = [threading.Thread(target=client_loop, args=(port, data, until, latencies, errors))
-               for _ in range(clients)]
+    threads = [
+        threading.Thread(target=client_loop, args=(port, data, until, latencies, errors))
+        for _ in range(clients)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -123,26 +140,36 @@ def main() -> int:
     args = parser.parse_args()
 
     data = one_face_jpeg()
-    print(f"image: 640x480 JPEG, one face, {len(data)} bytes; server --api-threads {args.api_threads}; "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"image: 640x480 JPEG, one face, {len(data)} bytes; server --api-threads {args.api_threads}; "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+    )
     base = baseline(data, 60, args.model)
-    print(f"baseline (in process, no HTTP, one at a time): median {statistics.median(base):.1f} ms, "
-          f"p95 {percentile(base, 0.95):.1f} ms, {1000 / statistics.median(base):.1f} images/s")
+    print(
+        f"baseline (in process, no HTTP, one at a time): median {statistics.median(base):.1f} ms, "
+        f"p95 {percentile(base, 0.95):.1f} ms, {1000 / statistics.median(base):.1f} images/s"
+    )
     process, port = start_server(args.api_threads, args.model)
     try:
         run_once(port, data, 1, 1.0)  # warm-up
-        print(f"{'clients':>7} | {'requests/s':>10} | {'median ms':>9} | {'p95 ms':>7} | "
-              "runs (req/s, median, p95)")
+        print(
+            f"{'clients':>7} | {'requests/s':>10} | {'median ms':>9} | {'p95 ms':>7} | "
+            "runs (req/s, median, p95)"
+        )
         for clients in args.clients:
             runs = [run_once(port, data, clients, args.seconds) for _ in range(args.runs)]
             errors = [e for _, _, errs in runs for e in errs]
             rates = [rate for rate, _, _ in runs]
             medians = [statistics.median(lat) for _, lat, _ in runs]
             p95s = [percentile(lat, 0.95) for _, lat, _ in runs]
-            detail = "; ".join(f"{r:.1f}, {m:.1f}, {p:.1f}" for r, m, p in zip(rates, medians, p95s, strict=True))
-            print(f"{clients:>7} | {statistics.median(rates):>10.1f} | {statistics.median(medians):>9.1f} | "
-                  f"{statistics.median(p95s):>7.1f} | {detail}" + (f" | {len(errors)} ERRORS: {errors[0]}"
-                                                                     if errors else ""))
+            detail = "; ".join(
+                f"{r:.1f}, {m:.1f}, {p:.1f}" for r, m, p in zip(rates, medians, p95s, strict=True)
+            )
+            print(
+                f"{clients:>7} | {statistics.median(rates):>10.1f} | {statistics.median(medians):>9.1f} | "
+                f"{statistics.median(p95s):>7.1f} | {detail}"
+                + (f" | {len(errors)} ERRORS: {errors[0]}" if errors else "")
+            )
     finally:
         process.terminate()
         process.wait(timeout=20)

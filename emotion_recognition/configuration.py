@@ -42,8 +42,9 @@ def resolve_model_path(model_path: str) -> tuple[Path | None, str]:
         if path.is_file():
             return path, ""
     searched = ", ".join(repr(str(p)) for p in candidates)
-    return None, (f"the shipped model {SHIPPED_MODEL_FILE} was not found (looked in {searched}); "
-                  "set model_path")
+    return None, (
+        f"the shipped model {SHIPPED_MODEL_FILE} was not found (looked in {searched}); set model_path"
+    )
 
 
 def _node_section(document: Any, params_file: Path | str) -> dict[str, Any]:
@@ -110,8 +111,11 @@ def load_classifier(values: dict[str, Any], model_path: Path | str | None = None
         raise ValueError(f"cannot load the emotion model {path}: {exc}") from None
 
 
-def build_pipeline(model_path: Path | str | None = None, params_file: Path | str | None = None,
-                   values: dict[str, Any] | None = None):
+def build_pipeline(
+    model_path: Path | str | None = None,
+    params_file: Path | str | None = None,
+    values: dict[str, Any] | None = None,
+):
     """The perception pipeline exactly as the node builds it: the node's parameter values (``values``,
     else the defaults overridden by ``params_file``) and its model (see :func:`load_classifier`).
     Returns an :class:`~emotion_recognition.core.pipeline.EmotionPipeline`.

@@ -72,7 +72,8 @@ def decode_image(data: bytes, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) 
         _, width, height = read_header(data)
     except ImageTooLargeError as exc:
         raise ImageTooLargeError(
-            f"{exc}, more than the limit of {max_image_pixels} (max_image_pixels)") from None
+            f"{exc}, more than the limit of {max_image_pixels} (max_image_pixels)"
+        ) from None
     check_pixel_count(width, height, max_image_pixels)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:

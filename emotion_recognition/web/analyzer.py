@@ -33,14 +33,16 @@ class ImageAnalyzer:
         max_image_pixels: images with more pixels are refused before decoding.
     """
 
-    def __init__(self, pipelines: list[EmotionPipeline],
-                 max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> None:
+    def __init__(
+        self, pipelines: list[EmotionPipeline], max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    ) -> None:
         if not pipelines:
             raise ValueError("ImageAnalyzer needs at least one pipeline")
         self._pool: queue.Queue[EmotionPipeline] = queue.Queue()
         for pipeline in pipelines:
             pipeline.update_detector_settings(
-                dataclasses.replace(pipeline.detector_settings, full_scan_interval=1))
+                dataclasses.replace(pipeline.detector_settings, full_scan_interval=1)
+            )
             self._pool.put(pipeline)
         self.workers = len(pipelines)
         self.labels: tuple[str, ...] = tuple(pipelines[0].classifier.labels)

@@ -14,9 +14,10 @@ Every error is JSON ``{"error": "..."}`` with its status code.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from flask import Flask, Response, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
@@ -109,8 +110,11 @@ def read_upload() -> bytes:
         data = request.get_data(cache=False)
     else:
         shown = mimetype or "none"
-        raise ApiError(415, f"unsupported content type {shown!r}: send image/jpeg or image/png as the body, "
-                            "or multipart/form-data with the field 'image'")
+        raise ApiError(
+            415,
+            f"unsupported content type {shown!r}: send image/jpeg or image/png as the body, "
+            "or multipart/form-data with the field 'image'",
+        )
     if not data:
         raise ApiError(400, "empty upload: send one JPEG or PNG image")
     return data
@@ -135,8 +139,11 @@ def _register_api(app: Flask, context: WebContext) -> None:
     def health() -> Response:
         analyzer = context.analyzer
         return jsonify(
-            status="ok", model=str(analyzer.model_path), labels=list(analyzer.labels),
-            source=context.source, frames=context.hub.frames_published,
+            status="ok",
+            model=str(analyzer.model_path),
+            labels=list(analyzer.labels),
+            source=context.source,
+            frames=context.hub.frames_published,
             clients={kind: context.hub.watchers(kind) for kind in (STREAM, EVENTS)},
             max_image_pixels=analyzer.max_image_pixels,
             max_upload_bytes=app.config["MAX_CONTENT_LENGTH"],
@@ -162,8 +169,9 @@ def _register_page(app: Flask, context: WebContext) -> None:
 
     @app.get("/stream.mjpg")
     def stream() -> Response:
-        return _streaming(context.hub, STREAM, _mjpeg_stream,
-                          f"multipart/x-mixed-replace; boundary={MJPEG_BOUNDARY}")
+        return _streaming(
+            context.hub, STREAM, _mjpeg_stream, f"multipart/x-mixed-replace; boundary={MJPEG_BOUNDARY}"
+        )
 
 
 def _streaming(hub: FrameHub, kind: str, generator: Any, mimetype: str) -> Response:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import collections
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -52,7 +53,7 @@ class ImageFrame:
 class Watch:
     """One client's slot; :meth:`close` gives it back (idempotent)."""
 
-    def __init__(self, hub: "FrameHub", kind: str) -> None:
+    def __init__(self, hub: FrameHub, kind: str) -> None:
         self._hub, self.kind, self._open = hub, kind, True
 
     def close(self) -> None:
@@ -70,7 +71,8 @@ class FrameHub:
         self._image: ImageFrame | None = None
         self._image_seq = 0
         self._results: collections.deque[tuple[int, dict[str, Any]]] = collections.deque(
-            maxlen=RESULT_HISTORY)
+            maxlen=RESULT_HISTORY
+        )
         self._result_seq = 0
         self._watchers = {STREAM: 0, EVENTS: 0}
         self._listeners: list[Callable[[], None]] = []
@@ -117,8 +119,7 @@ class FrameHub:
         """
         with self._condition:
             if sum(self._watchers.values()) >= self.max_watchers:
-                raise TooManyWatchers(
-                    f"all {self.max_watchers} streaming slots are taken; try again later")
+                raise TooManyWatchers(f"all {self.max_watchers} streaming slots are taken; try again later")
             self._watchers[kind] += 1
         self._notify_listeners()
         return Watch(self, kind)
@@ -138,7 +139,8 @@ class FrameHub:
         None on timeout or when the hub closes."""
         with self._condition:
             self._condition.wait_for(
-                lambda: self.closed or (self._image is not None and self._image.seq > after_seq), timeout_s)
+                lambda: self.closed or (self._image is not None and self._image.seq > after_seq), timeout_s
+            )
             if self.closed or self._image is None or self._image.seq <= after_seq:
                 return None
             return self._image

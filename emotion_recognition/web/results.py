@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from emotion_recognition.core.types import Box, FaceEmotion, FrameResult, StageTimings
 
@@ -44,8 +45,9 @@ def timings_json(timings: StageTimings, **extra_ms: float) -> dict[str, float]:
     return {name: round(value, MS_DIGITS) for name, value in stages.items()}
 
 
-def frame_json(result: FrameResult, labels: Sequence[str], with_tracks: bool,
-               **extra_ms: float) -> dict[str, Any]:
+def frame_json(
+    result: FrameResult, labels: Sequence[str], with_tracks: bool, **extra_ms: float
+) -> dict[str, Any]:
     """A frame's result: ``labels``, ``faces``, ``image`` {width, height} and ``timings_ms``."""
     return {
         "labels": list(labels),
@@ -63,8 +65,12 @@ def emotions_msg_json(msg: Any, image_size: tuple[int, int] | None) -> dict[str,
         "labels": list(msg.labels),
         "faces": [
             {
-                "box": {"x": face.box.x_offset, "y": face.box.y_offset,
-                        "width": face.box.width, "height": face.box.height},
+                "box": {
+                    "x": face.box.x_offset,
+                    "y": face.box.y_offset,
+                    "width": face.box.width,
+                    "height": face.box.height,
+                },
                 "label": face.label,
                 "confidence": round(float(face.confidence), PROBABILITY_DIGITS),
                 "probabilities": [round(float(p), PROBABILITY_DIGITS) for p in face.probabilities],

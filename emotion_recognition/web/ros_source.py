@@ -45,8 +45,11 @@ class RosSource:
     def __init__(self, hub: FrameHub, ros_args: list[str]) -> None:
         self.hub = hub
         self._context = Context()
-        rclpy.init(args=["emotion_web", "--ros-args", *ros_args], context=self._context,
-                   signal_handler_options=SignalHandlerOptions.NO)
+        rclpy.init(
+            args=["emotion_web", "--ros-args", *ros_args],
+            context=self._context,
+            signal_handler_options=SignalHandlerOptions.NO,
+        )
         self.node = rclpy.create_node(NODE_NAME, context=self._context)
         self._executor = SingleThreadedExecutor(context=self._context)
         self._executor.add_node(self.node)
@@ -58,8 +61,10 @@ class RosSource:
         self._stopped = False
         hub.add_listener(self._on_watchers_changed)
         self._thread = threading.Thread(target=self._spin, name="emotion_web ros", daemon=True)
-        self.description = (f"ROS topics {self.node.resolve_topic_name(EMOTIONS_TOPIC)} and "
-                            f"{self.node.resolve_topic_name(ANNOTATED_TOPIC)}")
+        self.description = (
+            f"ROS topics {self.node.resolve_topic_name(EMOTIONS_TOPIC)} and "
+            f"{self.node.resolve_topic_name(ANNOTATED_TOPIC)}"
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -80,7 +85,8 @@ class RosSource:
         wanted = self.hub.watchers(STREAM) > 0
         if wanted and self._image_sub is None:
             self._image_sub = self.node.create_subscription(
-                Image, ANNOTATED_TOPIC, self._on_image, ANNOTATED_QOS)
+                Image, ANNOTATED_TOPIC, self._on_image, ANNOTATED_QOS
+            )
         elif not wanted and self._image_sub is not None:
             self.node.destroy_subscription(self._image_sub)
             self._image_sub = None

@@ -15,7 +15,8 @@ import argparse
 import os
 import signal
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from emotion_recognition.configuration import build_pipeline, default_params_file, load_parameter_values
 from emotion_recognition.core.encoded import DEFAULT_MAX_IMAGE_PIXELS
@@ -42,35 +43,62 @@ def split_ros_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     if "--ros-args" not in argv:
         return argv, []
     index = argv.index("--ros-args")
-    return argv[:index], [a for a in argv[index + 1:] if a != "--ros-args"]
+    return argv[:index], [a for a in argv[index + 1 :] if a != "--ros-args"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Web API and live page for facial emotion recognition "
+        prog=PROG,
+        description="Web API and live page for facial emotion recognition "
         "(POST /api/v1/emotions, GET / for the live page).",
-        epilog="ROS arguments (with --source ros) follow --ros-args, e.g. "
-               "--ros-args -r __ns:=/front_camera.")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to listen on (default 127.0.0.1; 0.0.0.0 exposes it to the network)")
+        epilog="ROS arguments (with --source ros) follow --ros-args, e.g. --ros-args -r __ns:=/front_camera.",
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; 0.0.0.0 exposes it to the network)",
+    )
     parser.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0 picks a free one)")
-    parser.add_argument("--source", nargs="+", default=["sample"], metavar="SOURCE",
-                        help="what the live page shows: 'ros' (a running node's image_annotated and "
-                             "emotions), 'sample' (the built-in sample, looping; default), "
-                             "'video PATH' (looping) or 'camera N'")
-    parser.add_argument("--params-file", help="node parameter YAML (default: the shipped "
-                                              "config/emotion_recognition.yaml)")
-    parser.add_argument("--model", help="emotion model file (default: the parameter file's model_path, "
-                                         "else the shipped model)")
-    parser.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_BYTES / 2**20,
-                        help="largest accepted upload in MiB (default %(default)s)")
-    parser.add_argument("--max-image-pixels", type=int,
-                        help=f"largest accepted image in pixels, checked before decoding (default: the "
-                             f"parameter max_image_pixels, else {DEFAULT_MAX_IMAGE_PIXELS})")
-    parser.add_argument("--api-threads", type=int, default=DEFAULT_API_THREADS,
-                        help="server threads for API requests; as many model instances (default %(default)s)")
-    parser.add_argument("--max-streams", type=int, default=DEFAULT_MAX_STREAMS,
-                        help="concurrent stream and event clients (default %(default)s)")
+    parser.add_argument(
+        "--source",
+        nargs="+",
+        default=["sample"],
+        metavar="SOURCE",
+        help="what the live page shows: 'ros' (a running node's image_annotated and "
+        "emotions), 'sample' (the built-in sample, looping; default), "
+        "'video PATH' (looping) or 'camera N'",
+    )
+    parser.add_argument(
+        "--params-file", help="node parameter YAML (default: the shipped config/emotion_recognition.yaml)"
+    )
+    parser.add_argument(
+        "--model",
+        help="emotion model file (default: the parameter file's model_path, else the shipped model)",
+    )
+    parser.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=DEFAULT_MAX_UPLOAD_BYTES / 2**20,
+        help="largest accepted upload in MiB (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-image-pixels",
+        type=int,
+        help=f"largest accepted image in pixels, checked before decoding (default: the "
+        f"parameter max_image_pixels, else {DEFAULT_MAX_IMAGE_PIXELS})",
+    )
+    parser.add_argument(
+        "--api-threads",
+        type=int,
+        default=DEFAULT_API_THREADS,
+        help="server threads for API requests; as many model instances (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-streams",
+        type=int,
+        default=DEFAULT_MAX_STREAMS,
+        help="concurrent stream and event clients (default %(default)s)",
+    )
     return parser
 
 
@@ -115,8 +143,14 @@ def build_analyzer(args: argparse.Namespace, values: dict[str, Any]) -> ImageAna
     return ImageAnalyzer(pipelines, max_pixels)
 
 
-def build_source(kind: str, target: str | int | None, args: argparse.Namespace, values: dict[str, Any],
-                 hub: FrameHub, ros_args: list[str]) -> Any:
+def build_source(
+    kind: str,
+    target: str | int | None,
+    args: argparse.Namespace,
+    values: dict[str, Any],
+    hub: FrameHub,
+    ros_args: list[str],
+) -> Any:
     """The live source; ``ros`` imports rclpy here, and only here.
 
     Raises:
@@ -139,14 +173,19 @@ def serve(app: Any, hub: FrameHub, source: Any, args: argparse.Namespace, max_up
     import waitress
 
     server = waitress.create_server(
-        app, host=args.host, port=args.port, threads=args.api_threads + args.max_streams,
-        max_request_body_size=WAITRESS_BODY_FACTOR * max_upload + 2**20, ident=PROG,
+        app,
+        host=args.host,
+        port=args.port,
+        threads=args.api_threads + args.max_streams,
+        max_request_body_size=WAITRESS_BODY_FACTOR * max_upload + 2**20,
+        ident=PROG,
         clear_untrusted_proxy_headers=True,
         # Lets waitress notice a client that closed its stream while the response is still running.
         channel_request_lookahead=1,
         # Send each write at once: waitress otherwise holds up to 18000 bytes, which delays small
         # events by seconds.
-        send_bytes=1)
+        send_bytes=1,
+    )
 
     def stop(signum: int, frame: Any) -> None:
         if hub.closed:  # a second signal while shutting down: let the shutdown finish
@@ -156,8 +195,11 @@ def serve(app: Any, hub: FrameHub, source: Any, args: argparse.Namespace, max_up
         raise KeyboardInterrupt
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    print(f"{PROG}: serving on http://{args.host}:{server.effective_port}/ "
-          f"(source: {source.description}; Ctrl-C stops)", flush=True)
+    print(
+        f"{PROG}: serving on http://{args.host}:{server.effective_port}/ "
+        f"(source: {source.description}; Ctrl-C stops)",
+        flush=True,
+    )
     source.start()
     try:
         server.run()

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Iterator, Protocol
+from collections.abc import Iterator
+from typing import Protocol
 
 import cv2
 import numpy as np

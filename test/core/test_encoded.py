@@ -29,11 +29,14 @@ def test_decodes_jpeg_and_png_to_bgr(extension: str, name: str) -> None:
         assert np.array_equal(image, photo_bgr(ASTRONAUT))
 
 
-@pytest.mark.parametrize("side, message", [
-    (12_000, r"12000x12000 = 144000000 pixels, more than the limit of 40000000 \(max_image_pixels\)"),
-    # Beyond Pillow's own limit (2 x 89 megapixels) Pillow refuses it first, without telling the size.
-    (60_000, r"more than 178956970 pixels, more than the limit of 40000000 \(max_image_pixels\)"),
-])
+@pytest.mark.parametrize(
+    "side, message",
+    [
+        (12_000, r"12000x12000 = 144000000 pixels, more than the limit of 40000000 \(max_image_pixels\)"),
+        # Beyond Pillow's own limit (2 x 89 megapixels) Pillow refuses it first, without telling the size.
+        (60_000, r"more than 178956970 pixels, more than the limit of 40000000 \(max_image_pixels\)"),
+    ],
+)
 def test_pixel_bomb_is_refused_from_the_header_without_decoding(side: int, message: str) -> None:
     bomb = pixel_bomb_png(side, side)  # 0.4 GB or 10 GB of BGR announced in 100 bytes
     tracemalloc.start()
@@ -56,11 +59,14 @@ def test_the_limit_counts_pixels() -> None:
         check_pixel_count(100, 101, 10_000)
 
 
-@pytest.mark.parametrize("data, message", [
-    (b"", "empty"),
-    (b"not an image at all", "not a JPEG or PNG"),
-    (b"GIF89a" + bytes(64), "not a JPEG or PNG"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "empty"),
+        (b"not an image at all", "not a JPEG or PNG"),
+        (b"GIF89a" + bytes(64), "not a JPEG or PNG"),
+    ],
+)
 def test_undecodable_data_is_an_invalid_image(data: bytes, message: str) -> None:
     with pytest.raises(InvalidImageError, match=message):
         decode_image(data)

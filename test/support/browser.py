@@ -8,16 +8,26 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 INSTALL_HINT = "install them with: sudo apt-get install chromium chromium-driver (README, 'Web')"
 FLAGS = (
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
-    "--disable-extensions", "--disable-default-apps", "--mute-audio",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--disable-extensions",
+    "--disable-default-apps",
+    "--mute-audio",
 )
 
 
@@ -42,8 +52,10 @@ def chromium(width: int = 1280, height: int = 900, mobile: bool = False) -> Iter
     for flag in (*FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}"):
         options.add_argument(flag)
     if mobile:
-        options.add_experimental_option("mobileEmulation", {
-            "deviceMetrics": {"width": width, "height": height, "pixelRatio": 3.0, "touch": True}})
+        options.add_experimental_option(
+            "mobileEmulation",
+            {"deviceMetrics": {"width": width, "height": height, "pixelRatio": 3.0, "touch": True}},
+        )
     driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
     try:
         driver.set_page_load_timeout(60)
@@ -64,14 +76,17 @@ def wait_until(driver: Any, condition: Callable[[Any], Any], what: str, timeout_
         state = driver.execute_script(
             "return {status: document.getElementById('status').textContent,"
             " frames: window.emotionWeb && window.emotionWeb.frames,"
-            " series: window.emotionWeb && window.emotionWeb.chart.seriesSizes()}")
+            " series: window.emotionWeb && window.emotionWeb.chart.seriesSizes()}"
+        )
         raise AssertionError(f"timed out waiting for {what}; page state: {state}") from None
 
 
 # JavaScript helpers the tests run in the page.
 STREAM_SIZE = "const s = document.getElementById('stream'); return [s.naturalWidth, s.naturalHeight];"
 SERIES = "return window.emotionWeb.chart.seriesSizes();"
-FACE_LABELS = ("return [...document.querySelectorAll('#faces li')].map(li =>"
-               " [li.dataset.track, li.dataset.label, li.querySelector('.confidence').textContent]);")
+FACE_LABELS = (
+    "return [...document.querySelectorAll('#faces li')].map(li =>"
+    " [li.dataset.track, li.dataset.label, li.querySelector('.confidence').textContent]);"
+)
 LEGEND = "return [...document.querySelectorAll('#legend li')].map(li => li.textContent);"
 OVERFLOW = "return document.documentElement.scrollWidth - window.innerWidth;"

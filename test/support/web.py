@@ -14,8 +14,9 @@ import socket
 import struct
 import time
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import cv2
 import numpy as np
@@ -58,8 +59,10 @@ def pixel_bomb_png(width: int = 60_000, height: int = 60_000) -> bytes:
 def multipart(field: str, filename: str, content_type: str, data: bytes) -> tuple[bytes, str]:
     """A multipart/form-data body with one file field; returns (body, Content-Type header)."""
     boundary = "emotion-web-test-boundary"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\n"
-            f"Content-Type: {content_type}\r\n\r\n").encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+        f"Content-Type: {content_type}\r\n\r\n"
+    ).encode()
     return head + data + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
@@ -89,8 +92,9 @@ class WebServer:
     def connection(self, timeout_s: float = 30.0) -> http.client.HTTPConnection:
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout_s)
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                content_type: str | None = None) -> tuple[int, dict[str, Any] | bytes, str]:
+    def request(
+        self, method: str, path: str, body: bytes | None = None, content_type: str | None = None
+    ) -> tuple[int, dict[str, Any] | bytes, str]:
         """One request on a new connection: (status, JSON or raw body, content type)."""
         connection = self.connection()
         try:
@@ -172,8 +176,10 @@ TEST_UPLOAD_LIMIT_MB = 1
 def hostile_uploads() -> list[tuple[str, bytes, str, int, str]]:
     """Bad uploads and what the API must answer: (case, body, Content-Type, status, text in the error)."""
     jpeg = astronaut_jpeg()
-    gif = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00" \
-          b"\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+    gif = (
+        b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00"
+        b"\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+    )
     over_limit = b"\xff\xd8\xff" + bytes(TEST_UPLOAD_LIMIT_MB * 2**20)
     gif_part, gif_part_type = multipart("image", "a.gif", "image/gif", gif)
     no_field, no_field_type = multipart("photo", "a.jpg", "image/jpeg", jpeg)
@@ -181,8 +187,13 @@ def hostile_uploads() -> list[tuple[str, bytes, str, int, str]]:
         ("empty", b"", "image/jpeg", 400, "empty upload"),
         ("random bytes", bytes(range(256)) * 8, "image/jpeg", 400, "not a JPEG or PNG"),
         # A JPEG whose header is intact but whose image data (from the start-of-scan marker) is gone.
-        ("corrupt jpeg", jpeg[: jpeg.index(b"\xff\xda")] + b"\xff\xd9", "image/jpeg", 400,
-         "could not be decoded"),
+        (
+            "corrupt jpeg",
+            jpeg[: jpeg.index(b"\xff\xda")] + b"\xff\xd9",
+            "image/jpeg",
+            400,
+            "could not be decoded",
+        ),
         ("gif sent as png", gif, "image/png", 400, "not a JPEG or PNG"),
         ("over the upload limit", over_limit, "image/jpeg", 413, "upload too large"),
         ("pixel bomb", pixel_bomb_png(), "image/png", 413, "max_image_pixels"),

@@ -90,7 +90,7 @@ def test_annotate_returns_the_drawn_image(client) -> None:
     # The box and caption change pixels around the face, not elsewhere.
     box = response.json["faces"][0]["box"]
     changed = np.abs(image.astype(int) - original.astype(int)).max(axis=2) > 60
-    assert changed[box["y"]:box["y"] + box["height"], box["x"]:box["x"] + box["width"]].any()
+    assert changed[box["y"] : box["y"] + box["height"], box["x"] : box["x"] + box["width"]].any()
     assert not changed[450:, 450:].any()
 
 
@@ -109,7 +109,8 @@ def test_requests_are_independent(client) -> None:
 
 
 @pytest.mark.parametrize(
-    "case, body, content_type, status, message", hostile_uploads(), ids=[c[0] for c in hostile_uploads()])
+    "case, body, content_type, status, message", hostile_uploads(), ids=[c[0] for c in hostile_uploads()]
+)
 def test_bad_uploads_get_their_status_and_message(client, case, body, content_type, status, message) -> None:
     response = client.post("/api/v1/emotions", data=body, content_type=content_type or None)
     assert response.status_code == status, (case, response.data[:300])
@@ -128,7 +129,12 @@ def test_openapi_describes_every_route(client) -> None:
     document = json.loads(client.get("/api/v1/openapi.json").data)
     assert document["openapi"].startswith("3.")
     assert set(document["paths"]) >= {
-        "/api/v1/emotions", "/api/v1/health", "/api/v1/events", "/stream.mjpg", "/"}
+        "/api/v1/emotions",
+        "/api/v1/health",
+        "/api/v1/events",
+        "/stream.mjpg",
+        "/",
+    }
     responses = document["paths"]["/api/v1/emotions"]["post"]["responses"]
     assert set(responses) == {"200", "400", "413", "415"}
 

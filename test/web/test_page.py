@@ -60,8 +60,9 @@ def test_page_shows_stream_faces_and_chart(server: WebServer, emotion_models: Mo
         legend = driver.execute_script(LEGEND)
         assert legend and all(re.fullmatch(r"#\d+ [a-z]+ \d{1,3}%", item) for item in legend), legend
         assert driver.execute_script(CHART_INK) > 2000
-        assert re.search(r"source: the built-in sample · [\d.]+ frames/s",
-                         driver.find_element("id", "status").text)
+        assert re.search(
+            r"source: the built-in sample · [\d.]+ frames/s", driver.find_element("id", "status").text
+        )
         ARTIFACTS.mkdir(exist_ok=True)
         assert driver.save_screenshot(str(ARTIFACTS / "web_page.png"))
 

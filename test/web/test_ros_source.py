@@ -33,8 +33,9 @@ def rig(tmp_path_factory: pytest.TempPathFactory, emotion_models: ModelFiles):
     client = GraphClient(DOMAIN_ID)
     try:
         node.wait_for_log("active: subscribed to")
-        rig = NodeRig(node, client, emotion_models, NAMESPACE, f"{NAMESPACE}/image",
-                      subscribe_annotated=False)
+        rig = NodeRig(
+            node, client, emotion_models, NAMESPACE, f"{NAMESPACE}/image", subscribe_annotated=False
+        )
         rig.wait_until_connected()
         yield rig
     finally:
@@ -64,8 +65,16 @@ def camera(rig: NodeRig):
 
 @pytest.fixture(scope="module")
 def server(rig: NodeRig, camera):
-    web = WebServer("--source", "ros", "--api-threads", "1", "--ros-args", "-r", f"__ns:={NAMESPACE}",
-                    env=ros_environment(DOMAIN_ID))
+    web = WebServer(
+        "--source",
+        "ros",
+        "--api-threads",
+        "1",
+        "--ros-args",
+        "-r",
+        f"__ns:={NAMESPACE}",
+        env=ros_environment(DOMAIN_ID),
+    )
     yield web
     assert web.stop() == 0, web.output()
 
@@ -74,18 +83,23 @@ def _annotated_subscribers(rig: NodeRig) -> int:
     return rig.client.node.count_subscribers(ANNOTATED)
 
 
-def test_events_are_what_the_node_publishes(server: WebServer, rig: NodeRig,
-                                            emotion_models: ModelFiles) -> None:
+def test_events_are_what_the_node_publishes(
+    server: WebServer, rig: NodeRig, emotion_models: ModelFiles
+) -> None:
     events = server.events(timeout_s=60)
     result = next(r for r in events if r["faces"])
     events.close()
     published = rig.emotions.wait_for(
-        lambda m: abs(m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 - result["stamp"]) < 1e-6)
+        lambda m: abs(m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 - result["stamp"]) < 1e-6
+    )
     assert result["labels"] == list(published.labels)
     assert [f["track_id"] for f in result["faces"]] == [f.track_id for f in published.faces]
     face, sent = result["faces"][0], published.faces[0]
     assert (face["label"], face["box"]["x"], face["box"]["width"]) == (
-        sent.label, sent.box.x_offset, sent.box.width)
+        sent.label,
+        sent.box.x_offset,
+        sent.box.width,
+    )
     assert face["confidence"] == pytest.approx(sent.confidence, abs=1e-4)
     if emotion_models.trained:
         assert face["label"] == "happy"
@@ -104,15 +118,18 @@ def test_annotated_image_is_subscribed_only_while_someone_watches(server: WebSer
 def test_page_shows_the_node_results(server: WebServer, emotion_models: ModelFiles) -> None:
     with chromium(1024, 800) as driver:
         driver.get(server.url)
-        wait_until(driver, lambda d: d.execute_script(STREAM_SIZE) == [320, 320],
-                   "the node's annotated image")
+        wait_until(
+            driver, lambda d: d.execute_script(STREAM_SIZE) == [320, 320], "the node's annotated image"
+        )
         rows = wait_until(driver, lambda d: d.execute_script(FACE_LABELS), "a face on the page")
         track, label, confidence = rows[0]
         assert track.isdigit() and confidence.endswith("%")
         if emotion_models.trained:
             assert label == "happy"
         wait_until(driver, lambda d: len(d.execute_script(SERIES)) >= 1, "chart points")
-        assert "source: ROS topics /webcam/emotions and /webcam/image_annotated" in \
-            driver.find_element("id", "status").text
+        assert (
+            "source: ROS topics /webcam/emotions and /webcam/image_annotated"
+            in driver.find_element("id", "status").text
+        )
         ARTIFACTS.mkdir(exist_ok=True)
         assert driver.save_screenshot(str(ARTIFACTS / "web_page_ros.png"))

@@ -27,8 +27,18 @@ MAX_STREAMS = 4
 
 @pytest.fixture(scope="module")
 def server(emotion_models: ModelFiles):
-    web = WebServer("--source", "sample", "--model", str(emotion_models.tflite), "--api-threads", "2",
-                    "--max-streams", str(MAX_STREAMS), "--max-upload-mb", str(TEST_UPLOAD_LIMIT_MB))
+    web = WebServer(
+        "--source",
+        "sample",
+        "--model",
+        str(emotion_models.tflite),
+        "--api-threads",
+        "2",
+        "--max-streams",
+        str(MAX_STREAMS),
+        "--max-upload-mb",
+        str(TEST_UPLOAD_LIMIT_MB),
+    )
     yield web
     assert web.stop() == 0, web.output()
 
@@ -63,9 +73,11 @@ def test_face_free_photo_gives_an_empty_list(server: WebServer) -> None:
 
 
 @pytest.mark.parametrize(
-    "case, body, content_type, status, message", hostile_uploads(), ids=[c[0] for c in hostile_uploads()])
-def test_bad_uploads_get_their_status_and_message(server: WebServer, case, body, content_type, status,
-                                                  message) -> None:
+    "case, body, content_type, status, message", hostile_uploads(), ids=[c[0] for c in hostile_uploads()]
+)
+def test_bad_uploads_get_their_status_and_message(
+    server: WebServer, case, body, content_type, status, message
+) -> None:
     got, answer, kind = server.request("POST", "/api/v1/emotions", body, content_type or None)
     assert got == status, (case, answer)
     assert kind == "application/json" and message in answer["error"], answer
@@ -121,8 +133,9 @@ def test_streams_never_block_the_api(server: WebServer, emotion_models: ModelFil
         assert status == 503 and "streaming slots" in answer["error"]
         photo = astronaut_jpeg()
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
-            answers = list(pool.map(
-                lambda _: server.request("POST", "/api/v1/emotions", photo, "image/jpeg"), range(8)))
+            answers = list(
+                pool.map(lambda _: server.request("POST", "/api/v1/emotions", photo, "image/jpeg"), range(8))
+            )
         for status, answer, _ in answers:
             assert status == 200
             check_astronaut(answer, emotion_models.trained)
@@ -156,13 +169,16 @@ def test_ctrl_c_with_clients_connected_exits_cleanly(emotion_models: ModelFiles)
     frames.close(), events.close()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--source", "video", "/nonexistent/clip.mp4"], "video file '/nonexistent/clip.mp4' does not exist"),
-    (["--source", "camera", "front"], "needs a camera number"),
-    (["--source", "camera", "63"], "cannot open camera 63"),
-    (["--source", "bag"], "unknown source 'bag'"),
-    (["--port", "70000"], "--port must be 0 to 65535"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--source", "video", "/nonexistent/clip.mp4"], "video file '/nonexistent/clip.mp4' does not exist"),
+        (["--source", "camera", "front"], "needs a camera number"),
+        (["--source", "camera", "63"], "cannot open camera 63"),
+        (["--source", "bag"], "unknown source 'bag'"),
+        (["--port", "70000"], "--port must be 0 to 65535"),
+    ],
+)
 def test_bad_options_end_with_one_error_line(args: list[str], message: str) -> None:
     with pytest.raises(AssertionError, match=f"emotion_web: error: .*{re.escape(message)}"):
         WebServer(*args)
@@ -180,8 +196,9 @@ def test_video_source_loops_through_the_file(tmp_path, emotion_models: ModelFile
     for frame in one_face_frames(12):
         writer.write(frame.image)
     writer.release()
-    web = WebServer("--source", "video", str(path), "--model", str(emotion_models.tflite),
-                    "--api-threads", "1")
+    web = WebServer(
+        "--source", "video", str(path), "--model", str(emotion_models.tflite), "--api-threads", "1"
+    )
     try:
         results = []
         for result in web.events():
@@ -200,8 +217,7 @@ def test_detector_settings_come_from_the_node_parameter_file(tmp_path, emotion_m
     (here larger than the astronaut's ~100 px face) are not reported; a bad value stops the start."""
     params = tmp_path / "params.yaml"
     params.write_text("/**:\n  ros__parameters:\n    detector:\n      min_face_size: 300\n")
-    web = WebServer("--params-file", str(params), "--model", str(emotion_models.tflite),
-                    "--api-threads", "1")
+    web = WebServer("--params-file", str(params), "--model", str(emotion_models.tflite), "--api-threads", "1")
     try:
         status, answer, _ = web.request("POST", "/api/v1/emotions", astronaut_jpeg(), "image/jpeg")
         assert status == 200 and answer["faces"] == []

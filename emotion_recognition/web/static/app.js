@@ -54,8 +54,8 @@ function showStatus(text) {
     rateStart = now;
     rateFrames = 0;
   }
-  document.getElementById("status").textContent =
-    text || `${page.source} · ${rate.toFixed(1)} frames/s · ${page.frames} frames`;
+  const speed = rate > 0 ? ` · ${rate.toFixed(1)} frames/s` : "";
+  document.getElementById("status").textContent = text || `${page.source}${speed} · ${page.frames} frames`;
 }
 
 function onResult(event) {
