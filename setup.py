@@ -34,12 +34,15 @@ CONSOLE_SCRIPTS: list[str] = [
     "emotion_bag_replay = emotion_recognition.tools.bag_replay:main",
     "emotion_demo = emotion_recognition.tools.demo:main",
     "emotion_recognition_node = emotion_recognition.ros.node:main",
+    "emotion_web = emotion_recognition.web.server:main",
 ]
 
 setup(
     name=PACKAGE_NAME,
     version="0.1.0",
     packages=find_packages(include=[PACKAGE_NAME, f"{PACKAGE_NAME}.*"]),
+    # The web server's page and API description are served from the package itself.
+    package_data={f"{PACKAGE_NAME}.web": ["static/*", "openapi.json"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE_NAME}"]),
         (f"share/{PACKAGE_NAME}", ["package.xml"]),

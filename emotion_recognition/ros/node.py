@@ -55,12 +55,16 @@ from emotion_recognition.ros.image_conversion import (
     image_msg_to_array,
 )
 from emotion_recognition.ros.messages import to_detection_array, to_face_emotion_array
-from emotion_recognition.resources import search_paths
+# The model file lookup is shared with the bag tools and the web server (re-exported here).
+from emotion_recognition.configuration import (  # noqa: F401
+    SHIPPED_MODEL_FILE,
+    model_search_paths,
+    resolve_model_path,
+)
 from emotion_recognition.spec import EMOTION_LABELS
 
 NODE_NAME = "emotion_recognition"
 PACKAGE_NAME = "emotion_recognition"
-SHIPPED_MODEL_FILE = "emotion_model_int8.tflite"
 
 DIAGNOSTICS_PERIOD_S = 1.0
 # A bad-input cause is logged at its first occurrence, then at most once per this many seconds.
@@ -68,30 +72,6 @@ BAD_INPUT_LOG_PERIOD_S = 10.0
 # Output queue depth: results are small, and a slow consumer should get recent ones.
 OUTPUT_QUEUE_DEPTH = 10
 WORKER_JOIN_TIMEOUT_S = 5.0
-
-
-def model_search_paths() -> list[Path]:
-    """Where the shipped model is looked for, in order: the installed package's share directory (found
-    through the ament index), then ``models/`` of the source checkout this module belongs to."""
-    return search_paths(f"models/{SHIPPED_MODEL_FILE}")
-
-
-def resolve_model_path(model_path: str) -> tuple[Path | None, str]:
-    """The model file to load for the ``model_path`` parameter, or ``(None, reason)`` when none exists.
-
-    An empty ``model_path`` means the shipped model (see :func:`model_search_paths`).
-    """
-    if model_path.strip():
-        path = Path(model_path).expanduser()
-        if path.is_file():
-            return path, ""
-        return None, f"model file {str(path)!r} (parameter model_path) does not exist or is not a file"
-    candidates = model_search_paths()
-    for path in candidates:
-        if path.is_file():
-            return path, ""
-    searched = ", ".join(repr(str(p)) for p in candidates)
-    return None, f"the shipped model {SHIPPED_MODEL_FILE} was not found (looked in {searched}); set model_path"
 
 
 def descriptor_for(spec: params.ParameterSpec) -> ParameterDescriptor:

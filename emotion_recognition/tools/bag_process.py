@@ -38,6 +38,8 @@ from rclpy.serialization import serialize_message
 from std_msgs.msg import Header
 from tqdm import tqdm
 
+# The pipeline is built exactly as the node builds it (re-exported for the tools and tests).
+from emotion_recognition.configuration import build_pipeline, load_parameter_values  # noqa: F401
 from emotion_recognition.core.image import InvalidImageError
 from emotion_recognition.ros.image_conversion import (
     ImageConversionError,
@@ -207,73 +209,6 @@ def write_plot(path: Path, csv_path: Path, labels: Sequence[str]) -> None:
     figure.tight_layout()
     figure.savefig(path, format="png", dpi=100)
     plt.close(figure)
-
-
-def load_parameter_values(params_file: Path | str | None = None) -> dict[str, Any]:
-    """The node's parameter values: its defaults, overridden by a node parameter file (the YAML given to
-    ``--ros-args --params-file``; the first node's ``ros__parameters`` are used).
-
-    Raises:
-        ValueError: unreadable file, or values the node would refuse (each problem named).
-    """
-    import yaml
-
-    from emotion_recognition.ros import parameters
-
-    values = parameters.defaults()
-    if params_file is None:
-        return values
-    try:
-        document = yaml.safe_load(Path(params_file).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValueError(f"cannot read parameter file {params_file}: {exc}") from None
-    node_params = None
-    if isinstance(document, dict):
-        for entry in document.values():
-            if isinstance(entry, dict) and isinstance(entry.get("ros__parameters"), dict):
-                node_params = entry["ros__parameters"]
-                break
-    if node_params is None:
-        raise ValueError(f"parameter file {params_file} has no '<node>: ros__parameters:' section")
-
-    def flatten(prefix: str, tree: dict[str, Any]) -> None:
-        for key, value in tree.items():
-            name = f"{prefix}{key}"
-            if isinstance(value, dict):
-                flatten(f"{name}.", value)
-            else:
-                values[name] = value
-
-    flatten("", node_params)
-    problems = parameters.check_values(values)
-    if problems:
-        raise ValueError(f"parameter file {params_file}: " + "; ".join(problems))
-    return values
-
-
-def build_pipeline(model_path: Path | str | None = None, params_file: Path | str | None = None):
-    """The perception pipeline exactly as the node builds it: the node's parameter values (defaults or
-    ``params_file``) and its model (``model_path``, else the parameter file's, else the shipped one).
-
-    Raises:
-        FileNotFoundError: no model file; ValueError: bad parameter values or an unusable model.
-    """
-    from emotion_recognition.core.classifier import EmotionClassifier, ModelLoadError
-    from emotion_recognition.core.pipeline import EmotionPipeline
-    from emotion_recognition.ros import parameters
-    from emotion_recognition.ros.node import resolve_model_path
-
-    values = load_parameter_values(params_file)
-    path, reason = resolve_model_path(str(model_path) if model_path is not None else str(values["model_path"]))
-    if path is None:
-        raise FileNotFoundError(reason)
-    try:
-        classifier = EmotionClassifier.load(str(path), num_threads=int(values["num_threads"]))
-    except ModelLoadError as exc:
-        raise ValueError(f"cannot load the emotion model {path}: {exc}") from None
-    return EmotionPipeline(
-        classifier, parameters.detector_settings(values), parameters.tracker_settings(values)
-    )
 
 
 class _Decoded:
