@@ -67,7 +67,7 @@ def test_train_interrupt_resume_export(tiny_data: Path, tmp_path: Path) -> None:
     state = json.loads((run_dir / "state.json").read_text())
     assert state["epoch"] == 2 and state["finished"]
     history = (run_dir / "history.csv").read_text().splitlines()
-    assert [row.split(",")[0] for row in history[1:]] == ["1", "2"]
+    assert [row.split(",")[0] for row in history[1:]] == ["0", "1"]  # Keras' CSVLogger counts from 0
     assert (run_dir / "tensorboard").is_dir()
 
     out = tmp_path / "export"
