@@ -74,11 +74,6 @@ class FaceTracker:
         settings.validate()
         self._settings = settings
 
-    @property
-    def active_track_ids(self) -> list[int]:
-        """Ids of the tracks currently alive (seen within ``max_age_s`` of the last update)."""
-        return [t.track_id for t in self._tracks]
-
     def reset(self) -> None:
         """Forget all tracks (ids keep counting up, so an old id never comes back)."""
         self._tracks = []

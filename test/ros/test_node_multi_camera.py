@@ -10,21 +10,22 @@ from test.support.models import ModelFiles
 from test.support.node_rig import FACE_FRAME, FACE_FREE_FRAME, NodeRig
 from test.support.ros_graph import GraphClient, NodeProcess, model_args
 
-DOMAIN_ID = 46
+# Each test starts processes (node, DDS peers, builds): see the `slow` marker in pyproject.toml.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def cameras(tmp_path_factory: pytest.TempPathFactory, emotion_models: ModelFiles):
+def cameras(tmp_path_factory: pytest.TempPathFactory, emotion_models: ModelFiles, ros_domain_id: int):
     logs = tmp_path_factory.mktemp("node_multi_camera")
     nodes = {
         name: NodeProcess(
-            DOMAIN_ID,
+            ros_domain_id,
             ["-r", f"__ns:=/{name}", "-r", f"image:=/{name}/image_raw", *model_args(emotion_models)],
             logs / f"{name}.log",
         )
         for name in ("left", "right")
     }
-    client = GraphClient(DOMAIN_ID)
+    client = GraphClient(ros_domain_id)
     try:
         rigs = {}
         for name, node in nodes.items():
