@@ -167,6 +167,34 @@ def model_card(model_file: Path, kind: str, source: str, data: str, metrics: dic
     return card
 
 
+def _export_int8(network, calibration: np.ndarray, val_set, float_metrics: dict, path: Path,
+                 max_int8_drop: float) -> tuple[dict, float]:
+    """Quantise ``network`` to int8 (calibrated on ``calibration``) and write it to ``path`` only if its
+    PublicTest accuracy stays within ``max_int8_drop`` points of the float model's; return its metrics
+    and the drop in points.
+
+    Raises:
+        ExportError: the int8 model loses more than ``max_int8_drop`` points (nothing is written).
+    """
+    from training.evaluate import compute_metrics, predict_probabilities
+
+    candidate = path.with_name(f".{path.stem}.candidate.tflite")
+    candidate.write_bytes(convert_to_tflite(network, representative_images=calibration))
+    try:
+        int8_metrics = compute_metrics(val_set.labels, predict_probabilities(candidate, val_set.images))
+        drop = 100.0 * (float_metrics["accuracy"] - int8_metrics["accuracy"])
+        if drop > max_int8_drop:
+            raise ExportError(
+                f"int8 model loses {drop:.2f} points of PublicTest accuracy "
+                f"({float_metrics['accuracy']:.4f} -> {int8_metrics['accuracy']:.4f}), more than the allowed "
+                f"{max_int8_drop}; calibrate on more images (--calibration-images) or ship the float model"
+            )
+        os.replace(candidate, path)
+    finally:
+        candidate.unlink(missing_ok=True)
+    return int8_metrics, drop
+
+
 def export_all(model_path: str | os.PathLike, data_path: str | os.PathLike, out_dir: str | os.PathLike,
                name: str = "emotion_model", ferplus: str | None = None, skip_bad_rows: bool = False,
                calibration_images: int = 2000, max_int8_drop: float = 0.5,
@@ -200,25 +228,12 @@ def export_all(model_path: str | os.PathLike, data_path: str | os.PathLike, out_
     tflite_metrics = compute_metrics(val_set.labels, predict_probabilities(paths["tflite"], val_set.images))
 
     calibration = train_set.images[calibration_sample(train_set.labels, calibration_images)]
-    int8_bytes = convert_to_tflite(network, representative_images=calibration)
-    candidate = out / f".{name}_int8.candidate.tflite"
-    candidate.write_bytes(int8_bytes)
-    try:
-        int8_metrics = compute_metrics(val_set.labels, predict_probabilities(candidate, val_set.images))
-        drop = 100.0 * (float_metrics["accuracy"] - int8_metrics["accuracy"])
-        if drop > max_int8_drop:
-            raise ExportError(
-                f"int8 model loses {drop:.2f} points of PublicTest accuracy ({float_metrics['accuracy']:.4f} -> "
-                f"{int8_metrics['accuracy']:.4f}), more than the allowed {max_int8_drop}; calibrate on more images "
-                "(--calibration-images) or ship the float model"
-            )
-        os.replace(candidate, paths["int8"])
-    finally:
-        candidate.unlink(missing_ok=True)
+    int8_metrics, drop = _export_int8(network, calibration, val_set, float_metrics, paths["int8"], max_int8_drop)
 
-    summary = lambda m: {"PublicTest": {k: m[k] for k in ("accuracy", "macro_f1", "expected_calibration_error")}}  # noqa: E731
-    make_card = lambda key, kind, metrics, extra=None: model_card(  # noqa: E731
-        paths[key], kind, str(model_path), data_text, summary(metrics), commit, extra)
+    def make_card(key: str, kind: str, metrics: dict, extra: dict | None = None) -> dict:
+        summary = {"PublicTest": {k: metrics[k] for k in ("accuracy", "macro_f1", "expected_calibration_error")}}
+        return model_card(paths[key], kind, str(model_path), data_text, summary, commit, extra)
+
     quantization = {"calibration_images": int(len(calibration)), "calibration_split": "Training",
                     "public_test_drop_points": round(drop, 3)}
     cards = {
@@ -230,6 +245,7 @@ def export_all(model_path: str | os.PathLike, data_path: str | os.PathLike, out_
     for key, card in cards.items():
         paths[key].with_name(paths[key].name + ".json").write_text(json.dumps(card, indent=2))
     print(f"exported {', '.join(str(p) for p in paths.values())}")
-    print(f"PublicTest accuracy: keras {float_metrics['accuracy']:.4f}, tflite {tflite_metrics['accuracy']:.4f}, "
-          f"int8 {int8_metrics['accuracy']:.4f} (drop {drop:.2f} points)")
+    accuracies = ", ".join(f"{kind} {metrics['accuracy']:.4f}" for kind, metrics in
+                           (("keras", float_metrics), ("tflite", tflite_metrics), ("int8", int8_metrics)))
+    print(f"PublicTest accuracy: {accuracies} (drop {drop:.2f} points)")
     return paths
