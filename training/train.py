@@ -325,7 +325,8 @@ def train(config: TrainConfig, resume: bool = False, max_minutes: float | None =
         model = _compiled_model(config, len(batches))
     callbacks = _callbacks(config, run, state, max_minutes)
     print(f"training {config.architecture} on {batches.count} images, validating on {len(validation[0])} "
-          f"(PublicTest); policy {keras.mixed_precision.global_policy().name}, backend {keras.backend.backend()}, "
+          f"(PublicTest); policy {keras.mixed_precision.global_policy().name}, "
+          f"backend {keras.backend.backend()}, "
           f"epochs {state['epoch'] + 1}..{config.epochs}", flush=True)
     model.fit(batches, epochs=config.epochs, initial_epoch=state["epoch"], validation_data=validation,
               callbacks=callbacks, verbose="auto" if sys.stdout.isatty() else 2)

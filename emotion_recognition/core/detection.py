@@ -125,7 +125,8 @@ class FaceDetector:
             )
         if not hasattr(cv2, "CascadeClassifier"):
             raise RuntimeError(
-                f"this OpenCV ({cv2.__version__}) has no CascadeClassifier; install opencv-python-headless 4.x"
+                f"this OpenCV ({cv2.__version__}) has no CascadeClassifier; "
+                "install opencv-python-headless 4.x"
             )
         try:
             cascade = cv2.CascadeClassifier(path)

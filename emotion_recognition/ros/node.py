@@ -392,7 +392,8 @@ class EmotionRecognitionNode(LifecycleNode):
         if not self._first_frame_logged:
             self._first_frame_logged = True
             self.get_logger().info(
-                f"first image processed: {image.shape[1]}x{image.shape[0]} {getattr(msg, 'encoding', '') or 'compressed'}, "
+                f"first image processed: {image.shape[1]}x{image.shape[0]} "
+                f"{getattr(msg, 'encoding', '') or 'compressed'}, "
                 f"{len(result.faces)} face(s), {elapsed_ms:.1f} ms"
             )
         with self._lock:

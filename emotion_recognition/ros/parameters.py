@@ -17,13 +17,13 @@ import textwrap
 from dataclasses import dataclass
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from emotion_recognition.core.detection import DetectorSettings
 from emotion_recognition.core.pipeline import EmotionPipeline
 from emotion_recognition.core.tracking import TrackerSettings
 
-ParameterValue = Union[bool, int, float, str]
+ParameterValue = bool | int | float | str
 
 # When a parameter takes effect.
 CONFIGURE = "configure"  # read in on_configure; may only change while the node is unconfigured

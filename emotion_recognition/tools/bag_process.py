@@ -148,7 +148,8 @@ class ProcessSummary:
             f"{self.frames_with_faces} with faces; faces: {self.faces}; tracks: {len(self.track_labels)}",
             f"offline throughput: {self.fps:.1f} frames/s, {self.ms_per_frame:.2f} ms per frame end to end "
             f"(perception {self.perception_ms / n:.2f} ms: detection {self.detect_ms / n:.2f}, "
-            f"classification {self.classify_ms / n:.2f}); CPU time {1000.0 * self.cpu_s / n:.2f} ms per frame",
+            f"classification {self.classify_ms / n:.2f}); "
+            f"CPU time {1000.0 * self.cpu_s / n:.2f} ms per frame",
         ]
         lines += track_lines(dict(sorted(self.track_labels.items())))
         if self.output:

@@ -130,7 +130,8 @@ def feed_node(client: NodeClient, source: Source, args: argparse.Namespace, log:
         if not lockstep:
             client.publisher.publish(raw)
         elif not client.send_and_wait(raw, stamp):
-            log(f"emotion_demo: warning: no answer to the image stamped {stamp} within {ANSWER_TIMEOUT_S:.0f} s")
+            log(f"emotion_demo: warning: no answer to the image stamped {stamp} "
+                f"within {ANSWER_TIMEOUT_S:.0f} s")
     client.drain(sent, DRAIN_TIMEOUT_S)
     if sent and not client.collected.emotions:
         raise DemoError(f"the node answered none of the {len(sent)} images sent:\n{client.process.log_tail()}")

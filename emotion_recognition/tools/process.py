@@ -48,7 +48,8 @@ class LoggedProcess:
         self.command = [str(part) for part in command]
         self.log_path = log_path
         self.stop_timeout_s = stop_timeout_s
-        self._log: IO[bytes] = log_path.open("w+b") if log_path is not None else tempfile.TemporaryFile()
+        # Kept open for the life of the process (closed by stop() or close()).
+        self._log: IO[bytes] = log_path.open("w+b") if log_path is not None else tempfile.TemporaryFile()  # noqa: SIM115
         self.started = time.monotonic()
         self.process = subprocess.Popen(
             self.command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -131,7 +131,8 @@ def test_a_tflite_model_never_imports_tensorflow(emotion_models: ModelFiles) -> 
         frame, _ = multi_face_frame(640, 480, 2)
         result, annotated = pipeline.process(frame, 0.0, annotate=True)
         assert len(result.faces) == 2, result
-        leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras", "rclpy"))
+        heavy = ("tensorflow", "keras", "tf_keras", "rclpy")
+        leaked = sorted(m for m in sys.modules if m.split(".")[0] in heavy)
         print("LEAKED", leaked)
         """
     )

@@ -65,7 +65,7 @@ def test_each_instance_reports_itself_and_draws_only_for_a_subscriber(cameras: d
     for name, rig in cameras.items():
         first = len(rig.diagnostics.messages)
         report = rig.diagnostics.wait_for(
-            lambda m, r=rig: r.diagnostics.messages.index(m) >= first and r.diagnostic_value(m, "state") is not None
+            lambda m, r=rig, f=first: r.diagnostics.messages.index(m) >= f and r.diagnostic_value(m, "state") is not None
         )
         totals[name] = {key: rig.diagnostic_value(report, key)
                         for key in ("processed frames (total)", "annotated images (total)")}

@@ -85,7 +85,8 @@ def test_replay_publishes_the_recorded_bytes_on_the_recorded_topic(tmp_path: Pat
         published = bag_replay.replay_bag(client.node, bag, rate=20.0, wait_subscribers_s=30.0, stop=stop)
         assert published == len(stored)
         for message in stored:
-            received = inbox.wait_for(lambda m, s=stamp_ns(message.msg.header): stamp_ns(m.header) == s)
+            sent = stamp_ns(message.msg.header)
+            received = inbox.wait_for(lambda m, s=sent: stamp_ns(m.header) == s)
             assert bytes(received.data) == bytes(message.msg.data)
             assert received.format == message.msg.format
             assert received.header.frame_id == message.msg.header.frame_id
