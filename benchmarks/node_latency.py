@@ -180,15 +180,18 @@ def _report(name: str, run: dict, collector: Collector, diag_before: dict, diag_
         print(f"  node RSS first / last / max (MB)  {rss[0]:.0f} / {rss[-1]:.0f} / {max(rss):.0f}")
 
 
-def main() -> None:
-    """Run the benchmark and print the numbers."""
+def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=30.0, help="seconds per rate (default 30)")
     parser.add_argument("--rates", type=float, nargs="+", default=[30.0, 60.0], help="frames per second")
     parser.add_argument("--model", type=Path, default=None, help="model file (default: the shipped model)")
     parser.add_argument("--domain-id", type=int, default=61)
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def main() -> None:
+    """Run the benchmark and print the numbers."""
+    args = _parse_args()
     ros_args = ["-r", "__ns:=/bench", "-r", f"image:={IMAGE_TOPIC}"]
     model = args.model or SHIPPED_MODEL
     if args.model is not None:
@@ -220,14 +223,7 @@ def main() -> None:
         if startup_s is None:
             return
         time.sleep(2.0)  # a couple of diagnostics reports
-        first_sec = 100
-        for fps in args.rates:
-            before = dict(collector.diagnostics)
-            run = _run_rate(publisher, frames, collector, fps, args.duration, first_sec, process.process.pid)
-            time.sleep(1.2)  # the next diagnostics report covers the end of the run
-            _report(f"{WIDTH}x{HEIGHT} bgr8, one face, {fps:g} FPS for {args.duration:g} s", run, collector,
-                    before, dict(collector.diagnostics))
-            first_sec += int(args.duration) + 10
+        _measure_rates(args, publisher, frames, collector, process.process.pid)
         _node_report(process, collector, startup_s, started_wall)
     finally:
         print(f"  node exit code              {process.stop()}")
@@ -236,6 +232,18 @@ def main() -> None:
         spinner.join(timeout=5)
         node.destroy_node()
         rclpy.try_shutdown(context=context)
+
+
+def _measure_rates(args: argparse.Namespace, publisher, frames: list, collector: Collector, pid: int) -> None:
+    """One run per ``--rates`` entry, each reported as soon as it is done."""
+    first_sec = 100
+    for fps in args.rates:
+        before = dict(collector.diagnostics)
+        run = _run_rate(publisher, frames, collector, fps, args.duration, first_sec, pid)
+        time.sleep(1.2)  # the next diagnostics report covers the end of the run
+        _report(f"{WIDTH}x{HEIGHT} bgr8, one face, {fps:g} FPS for {args.duration:g} s", run, collector,
+                before, dict(collector.diagnostics))
+        first_sec += int(args.duration) + 10
 
 
 def _warm_up(process: LoggedProcess, publisher, frame: Image, collector: Collector, started: float) -> float | None:

@@ -13,6 +13,7 @@ import os
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -195,6 +196,37 @@ def _export_int8(network, calibration: np.ndarray, val_set, float_metrics: dict,
     return int8_metrics, drop
 
 
+CARD_FORMATS = {
+    "keras": "keras (float32)",
+    "tflite": "tflite (float32)",
+    "int8": "tflite (int8 weights and activations, float32 input/output)",
+}
+
+
+def _write_cards(paths: dict[str, Path], metrics: dict[str, dict], source: str, data_text: str, commit: str,
+                 int8_extra: dict) -> None:
+    """Write each exported model's JSON card beside it (its PublicTest summary; the int8 card also
+    ``int8_extra``)."""
+    for key, path in paths.items():
+        summary = {"PublicTest": {k: metrics[key][k] for k in ("accuracy", "macro_f1", "expected_calibration_error")}}
+        card = model_card(path, CARD_FORMATS[key], source, data_text, summary, commit,
+                          int8_extra if key == "int8" else None)
+        path.with_name(path.name + ".json").write_text(json.dumps(card, indent=2))
+
+
+def _export_data(data_path: str | os.PathLike, ferplus: str | None, skip_bad_rows: bool) -> tuple[Any, Any, str]:
+    """The Training split (calibration), the PublicTest split (the checks) and a line describing them.
+
+    Raises:
+        ExportError: either split is empty.
+    """
+    data = load_dataset(data_path, skip_bad_rows=skip_bad_rows, ferplus=ferplus)
+    train_set, val_set = data.split(TRAINING), data.split(PUBLIC_TEST)
+    if len(train_set) == 0 or len(val_set) == 0:
+        raise ExportError(f"{data_path}: export needs Training rows (calibration) and PublicTest rows (check)")
+    return train_set, val_set, f"{data.source} ({len(train_set)} Training images; checked on {len(val_set)} PublicTest)"
+
+
 def export_all(model_path: str | os.PathLike, data_path: str | os.PathLike, out_dir: str | os.PathLike,
                name: str = "emotion_model", ferplus: str | None = None, skip_bad_rows: bool = False,
                calibration_images: int = 2000, max_int8_drop: float = 0.5,
@@ -210,11 +242,7 @@ def export_all(model_path: str | os.PathLike, data_path: str | os.PathLike, out_
     commit = source_commit()  # before writing: exporting into the tracked models/ must not read as "dirty"
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    data = load_dataset(data_path, skip_bad_rows=skip_bad_rows, ferplus=ferplus)
-    train_set, val_set = data.split(TRAINING), data.split(PUBLIC_TEST)
-    if len(train_set) == 0 or len(val_set) == 0:
-        raise ExportError(f"{data_path}: export needs Training rows (calibration) and PublicTest rows (check)")
-    data_text = f"{data.source} ({len(train_set)} Training images; checked on {len(val_set)} PublicTest)"
+    train_set, val_set, data_text = _export_data(data_path, ferplus, skip_bad_rows)
 
     network = load_float32_network(model_path)
     if mirror_average:
@@ -230,22 +258,12 @@ def export_all(model_path: str | os.PathLike, data_path: str | os.PathLike, out_
     calibration = train_set.images[calibration_sample(train_set.labels, calibration_images)]
     int8_metrics, drop = _export_int8(network, calibration, val_set, float_metrics, paths["int8"], max_int8_drop)
 
-    def make_card(key: str, kind: str, metrics: dict, extra: dict | None = None) -> dict:
-        summary = {"PublicTest": {k: metrics[k] for k in ("accuracy", "macro_f1", "expected_calibration_error")}}
-        return model_card(paths[key], kind, str(model_path), data_text, summary, commit, extra)
-
     quantization = {"calibration_images": int(len(calibration)), "calibration_split": "Training",
                     "public_test_drop_points": round(drop, 3)}
-    cards = {
-        "keras": make_card("keras", "keras (float32)", float_metrics),
-        "tflite": make_card("tflite", "tflite (float32)", tflite_metrics),
-        "int8": make_card("int8", "tflite (int8 weights and activations, float32 input/output)", int8_metrics,
-                          {"mirror_averaging": mirror_average, "quantization": quantization}),
-    }
-    for key, card in cards.items():
-        paths[key].with_name(paths[key].name + ".json").write_text(json.dumps(card, indent=2))
+    metrics = {"keras": float_metrics, "tflite": tflite_metrics, "int8": int8_metrics}
+    _write_cards(paths, metrics, str(model_path), data_text, commit,
+                 {"mirror_averaging": mirror_average, "quantization": quantization})
     print(f"exported {', '.join(str(p) for p in paths.values())}")
-    accuracies = ", ".join(f"{kind} {metrics['accuracy']:.4f}" for kind, metrics in
-                           (("keras", float_metrics), ("tflite", tflite_metrics), ("int8", int8_metrics)))
+    accuracies = ", ".join(f"{key} {m['accuracy']:.4f}" for key, m in metrics.items())
     print(f"PublicTest accuracy: {accuracies} (drop {drop:.2f} points)")
     return paths
