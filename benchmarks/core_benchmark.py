@@ -172,6 +172,32 @@ def resolve_models(args: argparse.Namespace, workdir: Path) -> tuple[Path, Path,
     )
 
 
+def run_case(case: tuple[int, int, int], pipeline: EmotionPipeline, pipeline_full: EmotionPipeline,
+             naive: NaivePipeline, args: argparse.Namespace) -> tuple:
+    """Measure one case (frame size, number of faces) with the three pipelines, print its rows and
+    return its summary row: name, median ms of core / core-full / naive, faces found, same faces."""
+    width, height, n_faces = case
+    frames = case_frames(width, height, n_faces)
+    expected = frames[0][1]
+    core = run_core(pipeline, frames, args.frames, args.warmup)
+    full = run_core(pipeline_full, frames, args.frames, args.warmup)
+    slow = run_naive(naive, frames, args.naive_frames, args.warmup)
+    name = f"{width}x{height} {n_faces}f"
+    for label, run in (("core", core), ("core-full", full), ("naive", slow)):
+        cells = " ".join(f"{stat(run.stages[s]):>15}" for s in STAGES)
+        counts = run.face_counts
+        found = f"{min(counts)}-{max(counts)}" if len(set(counts)) > 1 else f"{counts[0]}"
+        print(f"{name:<16} {label:<9} {cells} {stat(run.frame):>15} {found}")
+
+    def same(run: Run) -> bool:
+        return len(run.boxes) == len(slow.boxes) and match_faces(slow.boxes, run.boxes) == len(slow.boxes)
+
+    faces = (f"{len(expected)}/{match_faces(expected, core.boxes)}/{match_faces(expected, full.boxes)}/"
+             f"{match_faces(expected, slow.boxes)}")
+    return (name, float(np.median(core.frame)), float(np.median(full.frame)), float(np.median(slow.frame)),
+            faces, "yes" if same(core) and same(full) else "NO")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help=".tflite model for the core (default: models/, else a stand-in)")
@@ -205,34 +231,14 @@ def main(argv: list[str] | None = None) -> int:
         print("median / p95 ms")
         print(header)
         print("-" * len(header))
-        summary = []
-        for width, height, n_faces in CASES:
-            frames = case_frames(width, height, n_faces)
-            expected = frames[0][1]
-            core = run_core(pipeline, frames, args.frames, args.warmup)
-            full = run_core(pipeline_full, frames, args.frames, args.warmup)
-            slow = run_naive(naive, frames, args.naive_frames, args.warmup)
-            name = f"{width}x{height} {n_faces}f"
-            for label, run in (("core", core), ("core-full", full), ("naive", slow)):
-                cells = " ".join(f"{stat(run.stages[s]):>15}" for s in STAGES)
-                found = f"{min(run.face_counts)}-{max(run.face_counts)}" if len(set(run.face_counts)) > 1 else f"{run.face_counts[0]}"
-                print(f"{name:<16} {label:<9} {cells} {stat(run.frame):>15} {found}")
-            def same(run: Run) -> bool:
-                return len(run.boxes) == len(slow.boxes) and match_faces(slow.boxes, run.boxes) == len(slow.boxes)
-
-            naive_ms = float(np.median(slow.frame))
-            summary.append((
-                name, float(np.median(core.frame)), float(np.median(full.frame)), naive_ms,
-                f"{len(expected)}/{match_faces(expected, core.boxes)}/{match_faces(expected, full.boxes)}/"
-                f"{match_faces(expected, slow.boxes)}",
-                "yes" if same(core) and same(full) else "NO",
-            ))
+        summary = [run_case(case, pipeline, pipeline_full, naive, args) for case in CASES]
         print()
         print(f"{'case':<16} {'core ms':>8} {'full ms':>8} {'naive ms':>9} {'speed-up core/full':>19}  "
               "faces expected/core/full/naive  same faces")
         for name, core_ms, full_ms, naive_ms, faces, same_faces in summary:
             speedups = f"{naive_ms / core_ms:.1f}x / {naive_ms / full_ms:.1f}x"
-            print(f"{name:<16} {core_ms:8.1f} {full_ms:8.1f} {naive_ms:9.1f} {speedups:>19}  {faces:<30} {same_faces}")
+            times = f"{core_ms:8.1f} {full_ms:8.1f} {naive_ms:9.1f}"
+            print(f"{name:<16} {times} {speedups:>19}  {faces:<30} {same_faces}")
         print(f"\nload average {os.getloadavg()[0]:.2f} at end")
     return 0
 

@@ -26,7 +26,6 @@ import array
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -49,6 +48,7 @@ from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
+from emotion_recognition.tools.process import LoggedProcess, node_command  # noqa: E402
 from test.support.images import ASTRONAUT, FacePlacement, compose_frame  # noqa: E402
 
 PARAMS_FILE = REPO_ROOT / "config" / "emotion_recognition.yaml"
@@ -167,7 +167,8 @@ def _report(name: str, run: dict, collector: Collector, diag_before: dict, diag_
     print(f"\n{name}")
     print(f"  frames published            {len(published)}")
     print(f"  frames answered (emotions)  {answered}")
-    print(f"  frames unanswered           {len(published) - answered}  (node's own count of dropped: {dropped_node})")
+    print(f"  frames unanswered           {len(published) - answered}  "
+          f"(node's own count of dropped: {dropped_node})")
     if latencies:
         print(f"  latency median / p95 (ms)   {statistics.median(latencies):.1f} / {p95:.1f}")
         print(f"  latency min / max (ms)      {latencies[0]:.1f} / {latencies[-1]:.1f}")
@@ -179,15 +180,18 @@ def _report(name: str, run: dict, collector: Collector, diag_before: dict, diag_
         print(f"  node RSS first / last / max (MB)  {rss[0]:.0f} / {rss[-1]:.0f} / {max(rss):.0f}")
 
 
-def main() -> None:
-    """Run the benchmark and print the numbers."""
+def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=30.0, help="seconds per rate (default 30)")
     parser.add_argument("--rates", type=float, nargs="+", default=[30.0, 60.0], help="frames per second")
     parser.add_argument("--model", type=Path, default=None, help="model file (default: the shipped model)")
     parser.add_argument("--domain-id", type=int, default=61)
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def main() -> None:
+    """Run the benchmark and print the numbers."""
+    args = _parse_args()
     ros_args = ["-r", "__ns:=/bench", "-r", f"image:={IMAGE_TOPIC}"]
     model = args.model or SHIPPED_MODEL
     if args.model is not None:
@@ -212,64 +216,69 @@ def main() -> None:
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
 
-    command = [sys.executable, "-m", "emotion_recognition.ros.node", "--ros-args",
-               "--params-file", str(PARAMS_FILE), *ros_args]
-    started = time.monotonic()
-    started_wall = time.time()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd="/")
-    log_lines: list[str] = []
-    threading.Thread(
-        target=lambda: [log_lines.append(line.decode(errors="replace")) for line in process.stdout], daemon=True
-    ).start()
+    started, started_wall = time.monotonic(), time.time()
+    process = LoggedProcess(node_command(ros_args, PARAMS_FILE), env=env, cwd="/")
     try:
-        # Warm-up: publish at 30 FPS until the first answer (measures start-up to first emotions).
-        warmup = 0
-        while collector.first_answer is None:
-            if process.poll() is not None or time.monotonic() - started > 60:
-                print("the node did not answer within 60 s:\n" + "".join(log_lines))
-                return
-            # Warm-up stamps (1 s + n ns) never collide with the measured runs' (from 100 s on).
-            frames[0].header.stamp.sec, frames[0].header.stamp.nanosec = 1, warmup
-            publisher.publish(frames[0])
-            warmup += 1
-            time.sleep(1 / 30)
-        startup_s = collector.first_answer - started
-        startup_wall = started_wall
+        startup_s = _warm_up(process, publisher, frames[0], collector, started)
+        if startup_s is None:
+            return
         time.sleep(2.0)  # a couple of diagnostics reports
-        first_sec = 100
-        for fps in args.rates:
-            before = dict(collector.diagnostics)
-            run = _run_rate(publisher, frames, collector, fps, args.duration, first_sec, process.pid)
-            time.sleep(1.2)  # the next diagnostics report covers the end of the run
-            _report(f"{WIDTH}x{HEIGHT} bgr8, one face, {fps:g} FPS for {args.duration:g} s", run, collector,
-                    before, dict(collector.diagnostics))
-            first_sec += int(args.duration) + 10
-        status = _proc_status(process.pid)
-        print("\nnode process")
-        print(f"  start to first emotions (s) {startup_s:.2f}")
-        for line in log_lines:
-            for marker in ("configured:", "active:", "first image processed:"):
-                if marker in line and line.startswith("[INFO] ["):
-                    stamp = float(line.split("] [", 1)[1].split("]", 1)[0])
-                    print(f"    {marker:<22} at {stamp - startup_wall:5.2f} s   {line.split(marker, 1)[1].strip()[:60]}")
-        print(f"  peak RSS, VmHWM (MB)        {_mb(status.get('VmHWM')):.0f}")
-        print(f"  TensorFlow loaded           {collector.diagnostics.get('tensorflow loaded', '?')} (diagnostics), "
-              f"{'yes' if _tensorflow_mapped(process.pid) else 'no'} (/proc/PID/maps)")
-        print(f"  node's totals               received {collector.diagnostics.get('received frames (total)')}, "
-              f"processed {collector.diagnostics.get('processed frames (total)')}, "
-              f"dropped {collector.diagnostics.get('dropped frames (total)')}")
+        _measure_rates(args, publisher, frames, collector, process.process.pid)
+        _node_report(process, collector, startup_s, started_wall)
     finally:
-        process.send_signal(2)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        print(f"  node exit code              {process.returncode}")
+        print(f"  node exit code              {process.stop()}")
+        process.close()
         executor.shutdown(timeout_sec=1.0)
         spinner.join(timeout=5)
         node.destroy_node()
         rclpy.try_shutdown(context=context)
 
+
+def _measure_rates(args: argparse.Namespace, publisher, frames: list, collector: Collector, pid: int) -> None:
+    """One run per ``--rates`` entry, each reported as soon as it is done."""
+    first_sec = 100
+    for fps in args.rates:
+        before = dict(collector.diagnostics)
+        run = _run_rate(publisher, frames, collector, fps, args.duration, first_sec, pid)
+        time.sleep(1.2)  # the next diagnostics report covers the end of the run
+        _report(f"{WIDTH}x{HEIGHT} bgr8, one face, {fps:g} FPS for {args.duration:g} s", run, collector,
+                before, dict(collector.diagnostics))
+        first_sec += int(args.duration) + 10
+
+
+def _warm_up(process: LoggedProcess, publisher, frame: Image, collector: Collector, started: float) -> float | None:
+    """Publish at 30 FPS until the node's first answer; return the seconds from start to it (``None``,
+    with the node's log printed, when it does not answer within 60 s)."""
+    warmup = 0
+    while collector.first_answer is None:
+        if not process.alive or time.monotonic() - started > 60:
+            print("the node did not answer within 60 s:\n" + process.log())
+            return None
+        # Warm-up stamps (1 s + n ns) never collide with the measured runs' (from 100 s on).
+        frame.header.stamp.sec, frame.header.stamp.nanosec = 1, warmup
+        publisher.publish(frame)
+        warmup += 1
+        time.sleep(1 / 30)
+    return collector.first_answer - started
+
+
+def _node_report(process: LoggedProcess, collector: Collector, startup_s: float, started_wall: float) -> None:
+    """Print the node's start-up milestones, memory, TensorFlow use and frame totals."""
+    status = _proc_status(process.process.pid)
+    print("\nnode process")
+    print(f"  start to first emotions (s) {startup_s:.2f}")
+    for line in process.log().splitlines():
+        for marker in ("configured:", "active:", "first image processed:"):
+            if marker in line and line.startswith("[INFO] ["):
+                stamp = float(line.split("] [", 1)[1].split("]", 1)[0])
+                detail = line.split(marker, 1)[1].strip()[:60]
+                print(f"    {marker:<22} at {stamp - started_wall:5.2f} s   {detail}")
+    print(f"  peak RSS, VmHWM (MB)        {_mb(status.get('VmHWM')):.0f}")
+    print(f"  TensorFlow loaded           {collector.diagnostics.get('tensorflow loaded', '?')} (diagnostics), "
+          f"{'yes' if _tensorflow_mapped(process.process.pid) else 'no'} (/proc/PID/maps)")
+    print(f"  node's totals               received {collector.diagnostics.get('received frames (total)')}, "
+          f"processed {collector.diagnostics.get('processed frames (total)')}, "
+          f"dropped {collector.diagnostics.get('dropped frames (total)')}")
 
 if __name__ == "__main__":
     main()

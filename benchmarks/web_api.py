@@ -32,7 +32,7 @@ if str(REPO_ROOT) not in sys.path:
 
 import cv2  # noqa: E402
 
-from emotion_recognition.configuration import build_pipeline, load_parameter_values  # noqa: E402
+from emotion_recognition.web.server import build_pipeline, load_values  # noqa: E402
 from emotion_recognition.web.analyzer import ImageAnalyzer  # noqa: E402
 
 SERVING = re.compile(r"serving on http://([\d.]+):(\d+)/")
@@ -57,7 +57,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def baseline(data: bytes, count: int, model: str | None) -> list[float]:
     """Milliseconds per call of the API's own analysis in this process (no HTTP)."""
-    analyzer = ImageAnalyzer([build_pipeline(model, values=load_parameter_values())])
+    analyzer = ImageAnalyzer([build_pipeline(model, load_values(None))])
     for _ in range(5):
         analyzer.analyze(data)
     times = []

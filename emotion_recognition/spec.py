@@ -32,17 +32,3 @@ INPUT_VALUE_RANGE: tuple[float, float] = (0.0, 255.0)
 # cropped and Haar boxes are already close to that framing, so no margin is the matching default.
 FACE_CROP_MARGIN: float = 0.0
 
-
-def label_index(label: str) -> int:
-    """Return the index of ``label`` in :data:`EMOTION_LABELS` (case-insensitive).
-
-    Raises:
-        ValueError: if ``label`` is not one of the seven emotions.
-    """
-    key = label.strip().lower()
-    try:
-        return EMOTION_LABELS.index(key)
-    except ValueError:
-        raise ValueError(
-            f"unknown emotion label {label!r}; expected one of {', '.join(EMOTION_LABELS)}"
-        ) from None

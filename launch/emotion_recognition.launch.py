@@ -2,7 +2,8 @@
 
     ros2 launch emotion_recognition emotion_recognition.launch.py
     ros2 launch emotion_recognition emotion_recognition.launch.py start_camera:=true start_rviz:=true
-    ros2 launch emotion_recognition emotion_recognition.launch.py namespace:=front image_topic:=/front/color/image_raw
+    ros2 launch emotion_recognition emotion_recognition.launch.py \\
+        namespace:=front image_topic:=/front/color/image_raw
 
 Several cameras: include this file once per camera, each with its own ``namespace`` (and
 ``image_topic``); every instance then publishes ``<namespace>/emotions``, ``<namespace>/detections``

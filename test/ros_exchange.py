@@ -1,6 +1,6 @@
 """Helpers for tests that exchange ROS messages with another process over real DDS.
 
-    with RosDomain(monkeypatch, domain_id=12) as domain:
+    with RosDomain(monkeypatch) as domain:
         with BackgroundProcess.python(peer_script, ...) as peer:
             message = receive_first(domain, MsgType, "topic", RELIABLE, peer)
 
@@ -21,7 +21,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
-from test.conftest import BackgroundProcess, configure_ros_domain
+from test.conftest import BackgroundProcess, configure_ros_domain, next_ros_domain_id
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 RELIABLE_LATCHED = QoSProfile(
@@ -33,13 +33,15 @@ REPUBLISH_PERIOD_S = 0.2
 
 
 class RosDomain:
-    """An rclpy context, node and executor on ``domain_id`` (localhost discovery), for one test.
+    """An rclpy context, node and executor on ``domain_id`` (default: the next id of
+    :func:`test.conftest.next_ros_domain_id`; localhost discovery), for one test.
 
     The environment variables are set through ``monkeypatch`` so that processes started inside the
     block join the same domain.
     """
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, domain_id: int) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, domain_id: int | None = None) -> None:
+        domain_id = next_ros_domain_id() if domain_id is None else domain_id
         configure_ros_domain(monkeypatch, domain_id)
         self.domain_id = domain_id
         self.context = Context()
@@ -87,9 +89,9 @@ def receive_first(
         next_publish = 0.0
         while not received:
             now = time.monotonic()
-            if peer.process.poll() is not None:
+            if not peer.alive:
                 pytest.fail(
-                    f"peer {peer.args} exited with {peer.process.returncode}:\n{peer.output()}"
+                    f"peer {peer.args} exited with {peer.returncode}:\n{peer.output()}"
                 )
             if now > deadline:
                 pytest.fail(

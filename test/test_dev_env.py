@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import os
 import subprocess
 import sys
@@ -10,6 +11,9 @@ from pathlib import Path
 
 from test.conftest import DEV_ENV, REPO_ROOT
 from test.test_workspace_build import declared_console_scripts
+
+# Each test starts processes (node, DDS peers, builds): see the `slow` marker in pyproject.toml.
+pytestmark = pytest.mark.slow
 
 SETUP_ENV = REPO_ROOT / "scripts" / "setup-env"
 

@@ -18,6 +18,9 @@ from emotion_recognition.spec import EMOTION_LABELS
 from test.conftest import BackgroundProcess
 from test.ros_exchange import RELIABLE, RELIABLE_LATCHED, RosDomain, receive_first
 
+# Each test starts processes (node, DDS peers, builds): see the `slow` marker in pyproject.toml.
+pytestmark = pytest.mark.slow
+
 PEER = Path(__file__).resolve().parent / "interface_peer.py"
 LABEL_CONSTANTS = ["ANGRY", "DISGUST", "FEAR", "HAPPY", "SAD", "SURPRISE", "NEUTRAL"]
 
@@ -81,7 +84,7 @@ def test_label_constants_match_the_model_label_order() -> None:
 def test_face_emotion_array_published_by_another_process_round_trips(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with RosDomain(monkeypatch, domain_id=10) as domain:
+    with RosDomain(monkeypatch) as domain:
         peer = BackgroundProcess.python(
             PEER, "publish-face-emotions", "face_emotions", json.dumps(SPEC)
         )
@@ -134,7 +137,7 @@ def test_face_emotion_arrays_echoed_by_another_process_are_unchanged(
             probabilities=[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0],
         )
     )
-    with RosDomain(monkeypatch, domain_id=11) as domain:
+    with RosDomain(monkeypatch) as domain:
         peer = BackgroundProcess.python(
             PEER, "echo", "emotion_msgs/msg/FaceEmotionArray", "to_peer", "from_peer"
         )

@@ -1,5 +1,5 @@
 """vision_msgs/Detection2DArray works in the development environment: published by this process,
-decoded and re-published by a second process over Fast DDS, received unchanged (domain 12).
+decoded and re-published by a second process over Fast DDS, received unchanged.
 
 On development machines vision_msgs is the test-only copy of the 4.x definitions
 (test/interfaces/vision_msgs); the field check pins that copy to the published layout.
@@ -22,6 +22,9 @@ from vision_msgs.msg import (
 
 from test.conftest import BackgroundProcess
 from test.ros_exchange import RELIABLE, RosDomain, receive_first
+
+# Each test starts processes (node, DDS peers, builds): see the `slow` marker in pyproject.toml.
+pytestmark = pytest.mark.slow
 
 PEER = Path(__file__).resolve().parent / "interface_peer.py"
 
@@ -78,7 +81,7 @@ def test_detection2d_array_round_trips_through_another_process(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sent = _detections()
-    with RosDomain(monkeypatch, domain_id=12) as domain:
+    with RosDomain(monkeypatch) as domain:
         with BackgroundProcess.python(
             PEER, "echo", "vision_msgs/msg/Detection2DArray", "detections_in", "detections_out"
         ) as peer:

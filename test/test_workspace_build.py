@@ -19,6 +19,9 @@ import pytest
 
 from test.conftest import REPO_ROOT
 
+# Each test starts processes (node, DDS peers, builds): see the `slow` marker in pyproject.toml.
+pytestmark = pytest.mark.slow
+
 # The command under "On a robot" in the README, run verbatim in the workspace root.
 README_BUILD_PREFIX = "colcon build "
 

@@ -213,7 +213,8 @@ def load_npz(path: str | os.PathLike) -> FerDataset:
     except Exception as exc:  # numpy raises several types for a damaged zip archive
         raise DatasetError(f"{path}: unreadable or truncated archive: {exc}") from None
     if images.ndim != 3 or images.shape[1:] != (INPUT_HEIGHT, INPUT_WIDTH) or images.dtype != np.uint8:
-        raise DatasetError(f"{path}: images must be uint8 (N, {INPUT_HEIGHT}, {INPUT_WIDTH}), got {images.dtype} {images.shape}")
+        raise DatasetError(f"{path}: images must be uint8 (N, {INPUT_HEIGHT}, {INPUT_WIDTH}), "
+                           f"got {images.dtype} {images.shape}")
     if not (len(labels) == len(usage) == len(images)):
         raise DatasetError(f"{path}: images, labels and usage have different lengths")
     if labels.size and (labels.min() < 0 or labels.max() >= NUM_EMOTIONS):
@@ -346,8 +347,8 @@ def apply_ferplus_votes(data: FerDataset, votes_path: Path, skip_bad_rows: bool 
     votes, valid = load_ferplus_votes(votes_path, skip_bad_rows=skip_bad_rows)
     if len(votes) != len(data):
         raise DatasetError(
-            f"{votes_path}: {len(votes)} FER+ rows but {len(data)} images in {data.source}; FER+ votes must be "
-            "row-aligned with the full fer2013.csv (use skip_bad_rows only on the vote file)"
+            f"{votes_path}: {len(votes)} FER+ rows but {len(data)} images in {data.source}; FER+ votes "
+            "must be row-aligned with the full fer2013.csv (use skip_bad_rows only on the vote file)"
         )
     soft, usable = ferplus_soft_labels(votes)
     keep = usable & valid

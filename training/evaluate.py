@@ -42,7 +42,8 @@ def predict_probabilities(model_path: str | os.PathLike, images: np.ndarray, bat
 def compute_metrics(labels: np.ndarray, probabilities: np.ndarray, bins: int = CALIBRATION_BINS) -> dict:
     """Classification and calibration metrics for true ``labels`` (N,) and ``probabilities`` (N, 7)."""
     if len(labels) != len(probabilities) or len(labels) == 0:
-        raise ValueError(f"need equal, non-zero numbers of labels and predictions, got {len(labels)} and {len(probabilities)}")
+        raise ValueError("need equal, non-zero numbers of labels and predictions, "
+                         f"got {len(labels)} and {len(probabilities)}")
     predicted = probabilities.argmax(axis=1)
     confusion = np.zeros((NUM_EMOTIONS, NUM_EMOTIONS), dtype=np.int64)
     np.add.at(confusion, (labels, predicted), 1)

@@ -13,6 +13,7 @@ import os
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -227,6 +228,65 @@ def _calibrate(network, val_set, mirror_average: bool) -> dict:
                             "public_test_ece_after": round(after, 4)}}
 
 
+def _export_int8(network, calibration: np.ndarray, val_set, float_metrics: dict, path: Path,
+                 max_int8_drop: float) -> tuple[dict, float]:
+    """Quantise ``network`` to int8 (calibrated on ``calibration``) and write it to ``path`` only if its
+    PublicTest accuracy stays within ``max_int8_drop`` points of the float model's; return its metrics
+    and the drop in points.
+
+    Raises:
+        ExportError: the int8 model loses more than ``max_int8_drop`` points (nothing is written).
+    """
+    from training.evaluate import compute_metrics, predict_probabilities
+
+    candidate = path.with_name(f".{path.stem}.candidate.tflite")
+    candidate.write_bytes(convert_to_tflite(network, representative_images=calibration))
+    try:
+        int8_metrics = compute_metrics(val_set.labels, predict_probabilities(candidate, val_set.images))
+        drop = 100.0 * (float_metrics["accuracy"] - int8_metrics["accuracy"])
+        if drop > max_int8_drop:
+            raise ExportError(
+                f"int8 model loses {drop:.2f} points of PublicTest accuracy "
+                f"({float_metrics['accuracy']:.4f} -> {int8_metrics['accuracy']:.4f}), more than the allowed "
+                f"{max_int8_drop}; calibrate on more images (--calibration-images) or ship the float model"
+            )
+        os.replace(candidate, path)
+    finally:
+        candidate.unlink(missing_ok=True)
+    return int8_metrics, drop
+
+
+CARD_FORMATS = {
+    "keras": "keras (float32)",
+    "tflite": "tflite (float32)",
+    "int8": "tflite (int8 weights and activations, float32 input/output)",
+}
+
+
+def _write_cards(paths: dict[str, Path], metrics: dict[str, dict], source: str, data_text: str, commit: str,
+                 int8_extra: dict, common_extra: dict) -> None:
+    """Write each exported model's JSON card beside it (its PublicTest summary and ``common_extra``; the
+    int8 card also ``int8_extra``)."""
+    for key, path in paths.items():
+        summary = {"PublicTest": {k: metrics[key][k] for k in ("accuracy", "macro_f1", "expected_calibration_error")}}
+        extra = {**common_extra, **(int8_extra if key == "int8" else {})}
+        card = model_card(path, CARD_FORMATS[key], source, data_text, summary, commit, extra)
+        path.with_name(path.name + ".json").write_text(json.dumps(card, indent=2))
+
+
+def _export_data(data_path: str | os.PathLike, ferplus: str | None, skip_bad_rows: bool) -> tuple[Any, Any, str]:
+    """The Training split (calibration), the PublicTest split (the checks) and a line describing them.
+
+    Raises:
+        ExportError: either split is empty.
+    """
+    data = load_dataset(data_path, skip_bad_rows=skip_bad_rows, ferplus=ferplus)
+    train_set, val_set = data.split(TRAINING), data.split(PUBLIC_TEST)
+    if len(train_set) == 0 or len(val_set) == 0:
+        raise ExportError(f"{data_path}: export needs Training rows (calibration) and PublicTest rows (check)")
+    return train_set, val_set, f"{data.source} ({len(train_set)} Training images; checked on {len(val_set)} PublicTest)"
+
+
 def export_all(model_path: str | os.PathLike, data_path: str | os.PathLike, out_dir: str | os.PathLike,
                name: str = "emotion_model", ferplus: str | None = None, skip_bad_rows: bool = False,
                calibration_images: int = 2000, max_int8_drop: float = 0.5,
@@ -242,11 +302,7 @@ def export_all(model_path: str | os.PathLike, data_path: str | os.PathLike, out_
     commit = source_commit()  # before writing: exporting into the tracked models/ must not read as "dirty"
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    data = load_dataset(data_path, skip_bad_rows=skip_bad_rows, ferplus=ferplus)
-    train_set, val_set = data.split(TRAINING), data.split(PUBLIC_TEST)
-    if len(train_set) == 0 or len(val_set) == 0:
-        raise ExportError(f"{data_path}: export needs Training rows (calibration) and PublicTest rows (check)")
-    data_text = f"{data.source} ({len(train_set)} Training images; checked on {len(val_set)} PublicTest)"
+    train_set, val_set, data_text = _export_data(data_path, ferplus, skip_bad_rows)
 
     network = load_float32_network(model_path)
     calibration_card = {}
@@ -263,37 +319,14 @@ def export_all(model_path: str | os.PathLike, data_path: str | os.PathLike, out_
     tflite_metrics = compute_metrics(val_set.labels, predict_probabilities(paths["tflite"], val_set.images))
 
     calibration = train_set.images[calibration_sample(train_set.labels, calibration_images)]
-    int8_bytes = convert_to_tflite(network, representative_images=calibration)
-    candidate = out / f".{name}_int8.candidate.tflite"
-    candidate.write_bytes(int8_bytes)
-    try:
-        int8_metrics = compute_metrics(val_set.labels, predict_probabilities(candidate, val_set.images))
-        drop = 100.0 * (float_metrics["accuracy"] - int8_metrics["accuracy"])
-        if drop > max_int8_drop:
-            raise ExportError(
-                f"int8 model loses {drop:.2f} points of PublicTest accuracy ({float_metrics['accuracy']:.4f} -> "
-                f"{int8_metrics['accuracy']:.4f}), more than the allowed {max_int8_drop}; calibrate on more images "
-                "(--calibration-images) or ship the float model"
-            )
-        os.replace(candidate, paths["int8"])
-    finally:
-        candidate.unlink(missing_ok=True)
+    int8_metrics, drop = _export_int8(network, calibration, val_set, float_metrics, paths["int8"], max_int8_drop)
 
-    summary = lambda m: {"PublicTest": {k: m[k] for k in ("accuracy", "macro_f1", "expected_calibration_error")}}  # noqa: E731
-    make_card = lambda key, kind, metrics, extra=None: model_card(  # noqa: E731
-        paths[key], kind, str(model_path), data_text, summary(metrics), commit, extra)
     quantization = {"calibration_images": int(len(calibration)), "calibration_split": "Training",
                     "public_test_drop_points": round(drop, 3)}
-    cards = {
-        "keras": make_card("keras", "keras (float32)", float_metrics, calibration_card),
-        "tflite": make_card("tflite", "tflite (float32)", tflite_metrics, calibration_card),
-        "int8": make_card("int8", "tflite (int8 weights and activations, float32 input/output)", int8_metrics,
-                          {"mirror_averaging": mirror_average, "quantization": quantization,
-                           **calibration_card}),
-    }
-    for key, card in cards.items():
-        paths[key].with_name(paths[key].name + ".json").write_text(json.dumps(card, indent=2))
+    metrics = {"keras": float_metrics, "tflite": tflite_metrics, "int8": int8_metrics}
+    _write_cards(paths, metrics, str(model_path), data_text, commit,
+                 {"mirror_averaging": mirror_average, "quantization": quantization}, calibration_card)
     print(f"exported {', '.join(str(p) for p in paths.values())}")
-    print(f"PublicTest accuracy: keras {float_metrics['accuracy']:.4f}, tflite {tflite_metrics['accuracy']:.4f}, "
-          f"int8 {int8_metrics['accuracy']:.4f} (drop {drop:.2f} points)")
+    accuracies = ", ".join(f"{key} {m['accuracy']:.4f}" for key, m in metrics.items())
+    print(f"PublicTest accuracy: {accuracies} (drop {drop:.2f} points)")
     return paths

@@ -1,18 +1,27 @@
-"""Training loop: augmentation, class weighting, warm-up + cosine learning rate, early stopping on
+"""Training: augmentation, class weighting, warm-up + cosine learning rate, early stopping on
 PublicTest, a checkpoint every epoch, ``--resume`` after an interruption, mixed precision, fixed seeds.
+
+The epoch loop is Keras' own: ``BackupAndRestore`` (resume), ``ModelCheckpoint`` (best and last
+network), ``EarlyStopping`` and ``CSVLogger``; this module adds only what Keras lacks: a wall-time
+budget (``--max-minutes``) and ``state.json``, the run's progress as data.
 
 A run directory holds::
 
     config.json     the TrainConfig of the run (a resumed run must use the same one)
     state.json      epoch, best PublicTest accuracy, early-stopping counter, wall time per epoch
+    backup/         Keras' BackupAndRestore checkpoint (weights, optimizer, epoch): what --resume uses
     last.keras      the network with its optimizer state after the last epoch
     best.keras      the network with the best PublicTest accuracy so far
-    history.csv     per-epoch loss/accuracy/learning rate
+    history.csv     per epoch (Keras' numbering, from 0): loss, accuracy, val_*, learning rate, seconds
     tensorboard/    TensorBoard logs (when TensorFlow is available)
+
+A run directory written before ``backup/`` existed resumes from ``last.keras``; its ``history.csv`` is
+rewritten once into the columns above (same values; epochs renumbered from 0).
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import math
@@ -21,6 +30,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -89,6 +99,7 @@ def _training_batches(images: np.ndarray, targets: np.ndarray, sample_weights: n
     class FerBatches(keras.utils.PyDataset):
         def __init__(self) -> None:
             super().__init__(workers=1, use_multiprocessing=False)
+            self.count = len(images)
             self.epoch = 0
             self.order = np.random.default_rng((seed, 0)).permutation(len(images))
 
@@ -120,10 +131,164 @@ def _atomic_json(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
-def _atomic_save(model, path: Path) -> None:
-    tmp = path.with_name(path.stem + ".tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+HISTORY_COLUMNS = ("epoch", "accuracy", "learning_rate", "loss", "seconds", "val_accuracy", "val_loss")
+FRESH_STATE = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "epochs_since_best": 0,
+               "epoch_seconds": [], "stopped_early": False, "finished": False}
+
+
+class _RunDir:
+    """The files of a run directory (see the module docstring)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.config, self.state = root / "config.json", root / "state.json"
+        self.last, self.best, self.backup = root / "last.keras", root / "best.keras", root / "backup"
+        self.history, self.tensorboard = root / "history.csv", root / "tensorboard"
+
+    def start(self, config: TrainConfig, resume: bool) -> dict:
+        """Check that the run can start or resume; return its state.
+
+        Raises:
+            ValueError: nothing to resume, a resume with another config, or a run already there.
+        """
+        if not resume:
+            if self.last.exists():
+                raise ValueError(f"{self.root} already holds a run; pass --resume to continue it or choose "
+                                 "another --run-dir")
+            self.root.mkdir(parents=True, exist_ok=True)
+            _atomic_json(self.config, dataclasses.asdict(config))
+            return json.loads(json.dumps(FRESH_STATE))
+        if not (self.config.exists() and self.state.exists() and self.last.exists()):
+            raise ValueError(f"{self.root}: nothing to resume (needs config.json, state.json and last.keras)")
+        saved = json.loads(self.config.read_text())
+        if saved != dataclasses.asdict(config):
+            diff = {k: (saved.get(k), v) for k, v in dataclasses.asdict(config).items() if saved.get(k) != v}
+            raise ValueError(f"{self.root}: resume with a different config (saved, given): {diff}")
+        return json.loads(self.state.read_text())
+
+    def upgrade_old_history(self) -> None:
+        """Rewrite a history.csv of the training code before Keras' CSVLogger (epochs from 1, other column
+        order) into :data:`HISTORY_COLUMNS`, so that the resumed run appends matching rows."""
+        if not self.history.exists():
+            return
+        with self.history.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        if rows and "seconds" in rows[0] and list(rows[0]) != list(HISTORY_COLUMNS):
+            tmp = self.history.with_suffix(".tmp")
+            with tmp.open("w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=HISTORY_COLUMNS)
+                writer.writeheader()
+                writer.writerows({**row, "epoch": int(row["epoch"]) - 1} for row in rows)
+            os.replace(tmp, self.history)
+
+
+def _compiled_model(config: TrainConfig, steps_per_epoch: int):
+    """A new network of ``config.architecture`` (weights from ``config.init_from`` if given), compiled with
+    the recipe's loss, optimizer and warm-up + cosine schedule.
+
+    Raises:
+        ValueError: ``init_from`` is a network of another architecture.
+    """
+    import keras
+
+    from training.models import build_model
+
+    model = build_model(config.architecture)
+    if config.init_from:
+        source = keras.models.load_model(config.init_from, compile=False)
+        if source.name != model.name:
+            raise ValueError(f"--init-from {config.init_from} is a {source.name!r} network, not {model.name!r}")
+        model.set_weights(source.get_weights())
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate * 0.01,
+        decay_steps=max(steps_per_epoch * (config.epochs - config.warmup_epochs), 1),
+        warmup_target=config.learning_rate,
+        warmup_steps=steps_per_epoch * config.warmup_epochs,
+        alpha=0.001,
+    )
+    if config.optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True, weight_decay=config.weight_decay)
+    else:
+        optimizer = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+    )
+    return model
+
+
+def _callbacks(config: TrainConfig, run: _RunDir, state: dict, max_minutes: float | None) -> list:
+    """Keras' callbacks for checkpoints, resume, early stopping and the CSV history, plus the two this
+    module adds: the epoch clock (seconds and learning rate into the logs) and the run state (state.json,
+    the progress line and the time budget)."""
+    import keras
+
+    class EpochClock(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.monotonic()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs["seconds"] = round(time.monotonic() - self.started, 2)
+            logs.setdefault("learning_rate", float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+
+    class ResumedEarlyStopping(keras.callbacks.EarlyStopping):
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)  # resets the counter; a resumed run continues it
+            self.wait = state["epochs_since_best"]
+            self.best = state["best_val_accuracy"] if state["epoch"] else None
+
+    initial_best = state["best_val_accuracy"] if state["epoch"] else None
+    best = keras.callbacks.ModelCheckpoint(run.best, monitor="val_accuracy", mode="max", save_best_only=True,
+                                           initial_value_threshold=initial_best)
+    stopper = ResumedEarlyStopping(monitor="val_accuracy", mode="max", patience=config.patience)
+    callbacks = [
+        EpochClock(),
+        keras.callbacks.BackupAndRestore(str(run.backup), delete_checkpoint=False, double_checkpoint=True),
+        best,
+        keras.callbacks.ModelCheckpoint(run.last),
+        stopper,
+        keras.callbacks.CSVLogger(str(run.history), append=True),
+        _run_state_callback(config, run, state, best, stopper, max_minutes),
+    ]
+    try:
+        import tensorboard  # noqa: F401  (the TensorBoard writer needs it, and TensorFlow)
+        import tensorflow  # noqa: F401
+
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run.tensorboard), update_freq="epoch"))
+    except ImportError:
+        print("note: TensorFlow or TensorBoard is not installed; no TensorBoard logs for this run "
+              "(history.csv has the curves)")
+    return callbacks
+
+
+def _run_state_callback(config: TrainConfig, run: _RunDir, state: dict, best: Any, stopper: Any,
+                        max_minutes: float | None) -> Any:
+    """The callback that keeps ``state.json``, prints one line per epoch and stops the run cleanly once
+    ``max_minutes`` of wall time are spent (what Keras has no callback for)."""
+    import keras
+
+    started = time.monotonic()
+
+    class RunState(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            val_acc = float(logs.get("val_accuracy", float("nan")))
+            if best.best is not None and float(best.best) > state["best_val_accuracy"]:
+                state.update(best_val_accuracy=float(best.best), best_epoch=epoch + 1)
+            state.update(epoch=epoch + 1, epochs_since_best=int(stopper.wait),
+                         stopped_early=bool(stopper.stopped_epoch))
+            state["epoch_seconds"].append(logs["seconds"])
+            state["finished"] = state["epoch"] >= config.epochs or state["stopped_early"]
+            _atomic_json(run.state, state)
+            print(f"epoch {epoch + 1}/{config.epochs}: PublicTest accuracy {val_acc:.4f} "
+                  f"(best {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']}), "
+                  f"{logs['seconds']:.1f} s", flush=True)
+            if max_minutes is not None and (time.monotonic() - started) / 60.0 > max_minutes and not state["finished"]:
+                print(f"time budget of {max_minutes} min reached after epoch {epoch + 1}; resume with --resume",
+                      flush=True)
+                self.model.stop_training = True
+
+    return RunState()
 
 
 def train(config: TrainConfig, resume: bool = False, max_minutes: float | None = None) -> Path:
@@ -131,7 +296,7 @@ def train(config: TrainConfig, resume: bool = False, max_minutes: float | None =
 
     Args:
         config: the recipe. With ``resume`` it must equal the run's saved config.
-        resume: continue from ``last.keras`` / ``state.json`` in ``config.run_dir``.
+        resume: continue the run in ``config.run_dir`` from its last epoch.
         max_minutes: stop cleanly after the epoch during which this wall time is exceeded, leaving a
             resumable run (for time-boxed machines).
 
@@ -140,141 +305,52 @@ def train(config: TrainConfig, resume: bool = False, max_minutes: float | None =
     """
     import keras
 
-    from training.models import build_model
-
-    run_dir = Path(config.run_dir)
-    config_path, state_path = run_dir / "config.json", run_dir / "state.json"
-    last_path, best_path = run_dir / "last.keras", run_dir / "best.keras"
     if config.optimizer not in ("sgd", "adamw"):
         raise ValueError(f"unknown optimizer {config.optimizer!r}; use 'sgd' or 'adamw'")
     if config.mixed_precision not in ("auto", "bfloat16", "off"):
         raise ValueError(f"unknown mixed_precision {config.mixed_precision!r}; use auto, bfloat16 or off")
-
-    if resume:
-        if not (config_path.exists() and state_path.exists() and last_path.exists()):
-            raise ValueError(f"{run_dir}: nothing to resume (needs config.json, state.json and last.keras)")
-        saved = json.loads(config_path.read_text())
-        if saved != dataclasses.asdict(config):
-            diff = {k: (saved.get(k), v) for k, v in dataclasses.asdict(config).items() if saved.get(k) != v}
-            raise ValueError(f"{run_dir}: resume with a different config (saved, given): {diff}")
-        state = json.loads(state_path.read_text())
-    else:
-        if last_path.exists():
-            raise ValueError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_json(config_path, dataclasses.asdict(config))
-        state = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "epochs_since_best": 0,
-                 "epoch_seconds": [], "stopped_early": False, "finished": False}
-
+    run = _RunDir(Path(config.run_dir))
+    state = run.start(config, resume)
     if state.get("finished"):
-        print(f"{run_dir}: run already finished (best PublicTest accuracy {state['best_val_accuracy']:.4f})")
-        return best_path
-
+        print(f"{run.root}: run already finished (best PublicTest accuracy {state['best_val_accuracy']:.4f})")
+        return run.best
     use_bf16 = config.mixed_precision == "bfloat16" or (config.mixed_precision == "auto" and hardware_has_bfloat16())
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if use_bf16 else "float32")
     keras.utils.set_random_seed(config.seed + state["epoch"])  # a resumed run draws new, reproducible batches
+    batches, validation = _datasets(config, state["epoch"])
+    if resume and not run.backup.exists():  # a run of the code before BackupAndRestore
+        run.upgrade_old_history()
+        model = keras.models.load_model(run.last)
+    else:
+        model = _compiled_model(config, len(batches))
+    callbacks = _callbacks(config, run, state, max_minutes)
+    print(f"training {config.architecture} on {batches.count} images, validating on {len(validation[0])} "
+          f"(PublicTest); policy {keras.mixed_precision.global_policy().name}, "
+          f"backend {keras.backend.backend()}, "
+          f"epochs {state['epoch'] + 1}..{config.epochs}", flush=True)
+    model.fit(batches, epochs=config.epochs, initial_epoch=state["epoch"], validation_data=validation,
+              callbacks=callbacks, verbose="auto" if sys.stdout.isatty() else 2)
+    return run.best
 
+
+def _datasets(config: TrainConfig, epoch: int) -> tuple[Any, tuple[np.ndarray, np.ndarray]]:
+    """The augmented, class-weighted training batches (positioned at ``epoch``) and the PublicTest
+    validation arrays.
+
+    Raises:
+        ValueError: the data has no Training or no PublicTest rows.
+    """
     data = load_dataset(config.data, skip_bad_rows=config.skip_bad_rows, ferplus=config.ferplus)
     if data.skipped:
         print(f"warning: skipped {data.skipped} malformed rows in {data.source}", file=sys.stderr)
     train_set, val_set = data.split(TRAINING), data.split(PUBLIC_TEST)
     if len(train_set) == 0 or len(val_set) == 0:
         raise ValueError(f"{config.data}: needs Training and PublicTest rows (got {len(train_set)} and {len(val_set)})")
-    x_val, y_val = _as_model_input(val_set.images), val_set.targets()
     sample_weights = None
     if config.class_weight_power:
         per_class = class_weights(train_set.class_counts(), config.class_weight_power)
         sample_weights = np.array([per_class[c] for c in range(NUM_EMOTIONS)], dtype=np.float32)[train_set.labels]
     batches = _training_batches(train_set.images, train_set.targets(), sample_weights, config.batch_size, config.seed)
-    batches.epoch = state["epoch"]
-    batches.order = np.random.default_rng((config.seed, state["epoch"])).permutation(len(train_set))
-
-    steps_per_epoch = len(batches)
-    if resume:
-        model = keras.models.load_model(last_path)
-    else:
-        model = build_model(config.architecture)
-        if config.init_from:
-            source = keras.models.load_model(config.init_from, compile=False)
-            if source.name != model.name:
-                raise ValueError(f"--init-from {config.init_from} is a {source.name!r} network, not {model.name!r}")
-            model.set_weights(source.get_weights())
-        schedule = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=config.learning_rate * 0.01,
-            decay_steps=max(steps_per_epoch * (config.epochs - config.warmup_epochs), 1),
-            warmup_target=config.learning_rate,
-            warmup_steps=steps_per_epoch * config.warmup_epochs,
-            alpha=0.001,
-        )
-        if config.optimizer == "sgd":
-            optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True, weight_decay=config.weight_decay)
-        else:
-            optimizer = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
-        model.compile(
-            optimizer=optimizer,
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-        )
-    started = time.monotonic()
-
-    class Checkpoint(keras.callbacks.Callback):
-        """Saves last/best every epoch, runs early stopping and the time budget, keeps state.json."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.epoch_started = 0.0
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epoch_started = time.monotonic()
-
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            val_acc = float(logs.get("val_accuracy", float("nan")))
-            state["epoch"] = epoch + 1
-            state["epoch_seconds"].append(round(time.monotonic() - self.epoch_started, 2))
-            if val_acc > state["best_val_accuracy"]:
-                state.update(best_val_accuracy=val_acc, best_epoch=epoch + 1, epochs_since_best=0)
-                _atomic_save(self.model, best_path)
-            else:
-                state["epochs_since_best"] += 1
-            if state["epochs_since_best"] >= config.patience:
-                state["stopped_early"] = True
-                self.model.stop_training = True
-            if state["epoch"] >= config.epochs or state["stopped_early"]:
-                state["finished"] = True
-            _atomic_save(self.model, last_path)
-            _atomic_json(state_path, state)
-            lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-            with open(run_dir / "history.csv", "a") as history:
-                if epoch == 0:
-                    history.write("epoch,loss,accuracy,val_loss,val_accuracy,learning_rate,seconds\n")
-                history.write(f"{epoch + 1},{logs.get('loss', float('nan')):.5f},{logs.get('accuracy', float('nan')):.5f},"
-                              f"{logs.get('val_loss', float('nan')):.5f},{val_acc:.5f},{lr:.6f},{state['epoch_seconds'][-1]}\n")
-            print(f"epoch {epoch + 1}/{config.epochs}: PublicTest accuracy {val_acc:.4f} "
-                  f"(best {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']}), "
-                  f"{state['epoch_seconds'][-1]:.1f} s", flush=True)
-            if max_minutes is not None and (time.monotonic() - started) / 60.0 > max_minutes and not state["finished"]:
-                print(f"time budget of {max_minutes} min reached after epoch {epoch + 1}; resume with --resume", flush=True)
-                self.model.stop_training = True
-
-    callbacks: list = [Checkpoint()]
-    try:
-        import tensorboard  # noqa: F401  (the TensorBoard writer needs it, and TensorFlow)
-        import tensorflow  # noqa: F401
-
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), update_freq="epoch"))
-    except ImportError:
-        print("note: TensorFlow or TensorBoard is not installed; no TensorBoard logs for this run (history.csv has the curves)")
-
-    print(f"training {config.architecture} on {len(train_set)} images, validating on {len(x_val)} (PublicTest); "
-          f"policy {keras.mixed_precision.global_policy().name}, backend {keras.backend.backend()}, "
-          f"epochs {state['epoch'] + 1}..{config.epochs}", flush=True)
-    model.fit(
-        batches,
-        epochs=config.epochs,
-        initial_epoch=state["epoch"],
-        validation_data=(x_val, y_val),
-        callbacks=callbacks,
-        verbose="auto" if sys.stdout.isatty() else 2,
-    )
-    return best_path
+    batches.epoch = epoch
+    batches.order = np.random.default_rng((config.seed, epoch)).permutation(len(train_set))
+    return batches, (_as_model_input(val_set.images), val_set.targets())

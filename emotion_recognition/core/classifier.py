@@ -101,11 +101,6 @@ class EmotionClassifier:
             runner = _KerasRunner(path)
         return cls(path, backend, num_threads, runner)
 
-    @property
-    def labels(self) -> tuple[str, ...]:
-        """Label of each output column."""
-        return EMOTION_LABELS
-
     def predict(self, faces: np.ndarray) -> np.ndarray:
         """Classify a batch of faces in one model call (LiteRT's input is resized to the batch; a
         model exported with a fixed batch size gets one call per chunk of that size).

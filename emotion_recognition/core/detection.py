@@ -125,7 +125,8 @@ class FaceDetector:
             )
         if not hasattr(cv2, "CascadeClassifier"):
             raise RuntimeError(
-                f"this OpenCV ({cv2.__version__}) has no CascadeClassifier; install opencv-python-headless 4.x"
+                f"this OpenCV ({cv2.__version__}) has no CascadeClassifier; "
+                "install opencv-python-headless 4.x"
             )
         try:
             cascade = cv2.CascadeClassifier(path)
@@ -188,41 +189,10 @@ class FaceDetector:
         """
         self._check_gray(gray)
         s = self._settings
-        height, width = gray.shape
         found: list[Box] = []
         for known in previous:
-            side = max(known.width, known.height)
-            if side <= 0:
-                return None
-            context = int(round(side * NEAR_CONTEXT))
-            region = Box(known.x - context, known.y - context, known.width + 2 * context, known.height + 2 * context)
-            region = region.clamped(width, height)
-            scale = min(1.0, NEAR_FACE_PX / side)
-            crop = gray[region.y : region.y + region.height, region.x : region.x + region.width]
-            size = (max(1, round(region.width * scale)), max(1, round(region.height * scale)))
-            small = cv2.resize(crop, size, interpolation=cv2.INTER_AREA) if scale < 1.0 else crop
-            if s.equalize_histogram:
-                small = cv2.equalizeHist(small)
-            low = max(CASCADE_WINDOW, int(side * scale * NEAR_SIZE_RANGE[0]))
-            high = max(low + 1, int(round(side * scale * NEAR_SIZE_RANGE[1])))
-            if min(small.shape) < low:
-                return None
-            hits = self._cascade.detectMultiScale(
-                small, scaleFactor=NEAR_SCALE_FACTOR, minNeighbors=s.min_neighbors,
-                minSize=(low, low), maxSize=(high, high),
-            )
-            if len(hits) == 0:
-                return None
-            inv = 1.0 / scale
-            candidates = [
-                Box(
-                    region.x + int(round(x * inv)), region.y + int(round(y * inv)),
-                    int(round(w * inv)), int(round(h * inv)),
-                ).clamped(width, height)
-                for x, y, w, h in np.asarray(hits).reshape(-1, 4)
-            ]
-            best = max(candidates, key=known.iou)
-            if known.iou(best) <= 0.0:
+            best = self._find_again(gray, known)
+            if best is None:
                 return None
             if all(best.iou(other) < 0.5 for other in found):  # two known boxes on one face: keep one
                 found.append(best)
@@ -231,6 +201,41 @@ class FaceDetector:
             if b.width >= s.min_face_size and (not s.max_face_size or b.width <= s.max_face_size)
         ]
         return self._finish(found)
+
+    def _find_again(self, gray: np.ndarray, known: Box) -> Box | None:
+        """The hit around ``known`` (see :meth:`detect_near`) that overlaps it most; None when none does."""
+        s = self._settings
+        height, width = gray.shape
+        side = max(known.width, known.height)
+        if side <= 0:
+            return None
+        context = int(round(side * NEAR_CONTEXT))
+        region = Box(known.x - context, known.y - context, known.width + 2 * context, known.height + 2 * context)
+        region = region.clamped(width, height)
+        scale = min(1.0, NEAR_FACE_PX / side)
+        crop = gray[region.y : region.y + region.height, region.x : region.x + region.width]
+        size = (max(1, round(region.width * scale)), max(1, round(region.height * scale)))
+        small = cv2.resize(crop, size, interpolation=cv2.INTER_AREA) if scale < 1.0 else crop
+        if s.equalize_histogram:
+            small = cv2.equalizeHist(small)
+        low = max(CASCADE_WINDOW, int(side * scale * NEAR_SIZE_RANGE[0]))
+        high = max(low + 1, int(round(side * scale * NEAR_SIZE_RANGE[1])))
+        if min(small.shape) < low:
+            return None
+        hits = self._cascade.detectMultiScale(
+            small, scaleFactor=NEAR_SCALE_FACTOR, minNeighbors=s.min_neighbors,
+            minSize=(low, low), maxSize=(high, high),
+        )
+        inv = 1.0 / scale
+        candidates = [
+            Box(
+                region.x + int(round(x * inv)), region.y + int(round(y * inv)),
+                int(round(w * inv)), int(round(h * inv)),
+            ).clamped(width, height)
+            for x, y, w, h in np.asarray(hits).reshape(-1, 4)
+        ]
+        best = max(candidates, key=known.iou, default=None)
+        return best if best is not None and known.iou(best) > 0.0 else None
 
     def detect(self, gray: np.ndarray) -> list[Box]:
         """Find faces in a 2-D uint8 grayscale image; boxes are in its pixels, largest first.

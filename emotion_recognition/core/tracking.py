@@ -74,10 +74,23 @@ class FaceTracker:
         settings.validate()
         self._settings = settings
 
-    @property
-    def active_track_ids(self) -> list[int]:
-        """Ids of the tracks currently alive (seen within ``max_age_s`` of the last update)."""
-        return [t.track_id for t in self._tracks]
+    def _match(self, boxes: Sequence[Box]) -> dict[int, _Track]:
+        """Greedy matching by IoU (highest first, at least ``iou_threshold``): box index -> its track."""
+        pairs = sorted(
+            ((box.iou(track.box), i, j) for i, box in enumerate(boxes) for j, track in enumerate(self._tracks)),
+            key=lambda p: p[0],
+            reverse=True,
+        )
+        track_for_box: dict[int, _Track] = {}
+        taken: set[int] = set()
+        for iou, i, j in pairs:
+            if iou < self._settings.iou_threshold:
+                break
+            if i in track_for_box or j in taken:
+                continue
+            track_for_box[i] = self._tracks[j]
+            taken.add(j)
+        return track_for_box
 
     def reset(self) -> None:
         """Forget all tracks (ids keep counting up, so an old id never comes back)."""
@@ -110,25 +123,7 @@ class FaceTracker:
         s = self._settings
         self._tracks = [t for t in self._tracks if timestamp_s - t.last_seen_s <= s.max_age_s]
 
-        pairs = sorted(
-            (
-                (box.iou(track.box), i, j)
-                for i, box in enumerate(boxes)
-                for j, track in enumerate(self._tracks)
-            ),
-            key=lambda p: p[0],
-            reverse=True,
-        )
-        track_for_box: dict[int, _Track] = {}
-        taken: set[int] = set()
-        for iou, i, j in pairs:
-            if iou < s.iou_threshold:
-                break
-            if i in track_for_box or j in taken:
-                continue
-            track_for_box[i] = self._tracks[j]
-            taken.add(j)
-
+        track_for_box = self._match(boxes)
         results = []
         for i, box in enumerate(boxes):
             raw = probabilities[i].copy()

@@ -1,15 +1,31 @@
-"""Conversion of the core's :class:`FrameResult` into the messages the node publishes.
+"""Conversion of the core's :class:`FrameResult` into the messages the node publishes, and of header
+stamps to and from integer nanoseconds.
 
-Both functions copy the source image's header into the output (stamp and frame_id), never ``now()``,
-so that subscribers can match results to images.
+Both message builders copy the source image's header into the output (stamp and frame_id), never
+``now()``, so that subscribers can match results to images. Labels come from
+:data:`emotion_recognition.spec.EMOTION_LABELS`, the same source as ``FaceEmotion.label`` of the core.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 from emotion_recognition.core.types import Box, FrameResult
 from emotion_recognition.spec import EMOTION_LABELS
+
+
+NS_PER_S = 1_000_000_000
+
+
+def stamp_ns(header: Any) -> int:
+    """The stamp of a ``std_msgs/Header`` (an rclpy or a rosbags message) in integer nanoseconds."""
+    return int(header.stamp.sec) * NS_PER_S + int(header.stamp.nanosec)
+
+
+def stamp_parts(nanoseconds: int) -> tuple[int, int]:
+    """``(sec, nanosec)`` of a time in integer nanoseconds, for a ``builtin_interfaces/Time``."""
+    sec, nanosec = divmod(int(nanoseconds), NS_PER_S)
+    return sec, nanosec
 
 
 def _clamped(box: Box, result: FrameResult) -> Box:
@@ -18,19 +34,15 @@ def _clamped(box: Box, result: FrameResult) -> Box:
     return box
 
 
-def to_face_emotion_array(
-    result: FrameResult, header: Any, labels: Sequence[str] = EMOTION_LABELS
-) -> Any:
-    """Build an ``emotion_msgs/FaceEmotionArray`` (one entry per face, possibly none) from ``result``.
-
-    ``labels`` is the order of every probability vector (the model's label order).
-    """
+def to_face_emotion_array(result: FrameResult, header: Any) -> Any:
+    """Build an ``emotion_msgs/FaceEmotionArray`` (one entry per face, possibly none) from ``result``;
+    its ``labels`` (the order of every probability vector) are :data:`EMOTION_LABELS`."""
     from emotion_msgs.msg import FaceEmotion, FaceEmotionArray
     from sensor_msgs.msg import RegionOfInterest
 
     msg = FaceEmotionArray()
     msg.header = header
-    msg.labels = list(labels)
+    msg.labels = list(EMOTION_LABELS)
     faces = []
     for face in result.faces:
         box = _clamped(face.box, result)
@@ -48,9 +60,7 @@ def to_face_emotion_array(
     return msg
 
 
-def to_detection_array(
-    result: FrameResult, header: Any, labels: Sequence[str] = EMOTION_LABELS
-) -> Any:
+def to_detection_array(result: FrameResult, header: Any) -> Any:
     """Build a ``vision_msgs/Detection2DArray`` from ``result``.
 
     Per face: the box (centre and size in pixels), ``id`` = the track id as a string, and one
@@ -74,7 +84,7 @@ def to_detection_array(
         detection.bbox.size_x = float(box.width)
         detection.bbox.size_y = float(box.height)
         hypotheses = []
-        for label, probability in zip(labels, face.probabilities):
+        for label, probability in zip(EMOTION_LABELS, face.probabilities):
             hypothesis = ObjectHypothesisWithPose()
             hypothesis.hypothesis.class_id = str(label)
             hypothesis.hypothesis.score = float(probability)

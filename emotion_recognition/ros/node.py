@@ -26,12 +26,7 @@ from typing import Any
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from emotion_msgs.msg import FaceEmotionArray
-from rcl_interfaces.msg import (
-    FloatingPointRange,
-    IntegerRange,
-    ParameterDescriptor,
-    SetParametersResult,
-)
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import (
     InvalidParameterTypeException,
     InvalidParameterValueException,
@@ -42,7 +37,6 @@ from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
-from emotion_recognition.core.classifier import EmotionClassifier, ModelLoadError
 from emotion_recognition.core.image import InvalidImageError
 from emotion_recognition.core.pipeline import EmotionPipeline
 from emotion_recognition.ros import parameters as params
@@ -55,16 +49,10 @@ from emotion_recognition.ros.image_conversion import (
     image_msg_to_array,
 )
 from emotion_recognition.ros.messages import to_detection_array, to_face_emotion_array
-# The model file lookup is shared with the bag tools and the web server (re-exported here).
-from emotion_recognition.configuration import (  # noqa: F401
-    SHIPPED_MODEL_FILE,
-    model_search_paths,
-    resolve_model_path,
-)
+from emotion_recognition.ros.throttle import CauseThrottle
 from emotion_recognition.spec import EMOTION_LABELS
 
 NODE_NAME = "emotion_recognition"
-PACKAGE_NAME = "emotion_recognition"
 
 DIAGNOSTICS_PERIOD_S = 1.0
 # A bad-input cause is logged at its first occurrence, then at most once per this many seconds.
@@ -72,52 +60,6 @@ BAD_INPUT_LOG_PERIOD_S = 10.0
 # Output queue depth: results are small, and a slow consumer should get recent ones.
 OUTPUT_QUEUE_DEPTH = 10
 WORKER_JOIN_TIMEOUT_S = 5.0
-
-
-def descriptor_for(spec: params.ParameterSpec) -> ParameterDescriptor:
-    """The ROS parameter descriptor (description, constraints, range) of a table entry."""
-    descriptor = ParameterDescriptor(name=spec.name, description=spec.description)
-    constraints = []
-    if spec.range_text:
-        constraints.append(spec.range_text)
-    constraints.append(
-        "changeable at run time" if spec.when == params.RUNTIME else "read on configure"
-    )
-    descriptor.additional_constraints = "; ".join(constraints)
-    if isinstance(spec.default, float) and spec.minimum is not None and spec.maximum is not None:
-        descriptor.floating_point_range = [
-            FloatingPointRange(from_value=float(spec.minimum), to_value=float(spec.maximum), step=0.0)
-        ]
-    elif (
-        isinstance(spec.default, int)
-        and not isinstance(spec.default, bool)
-        and spec.minimum is not None
-        and spec.maximum is not None
-    ):
-        descriptor.integer_range = [
-            IntegerRange(from_value=int(spec.minimum), to_value=int(spec.maximum), step=1)
-        ]
-    return descriptor
-
-
-class CauseThrottle:
-    """Decides when a repeated problem is logged: the first time for each cause, then at most once per
-    ``period_s`` per cause, reporting how many were not logged in between."""
-
-    def __init__(self, period_s: float) -> None:
-        self._period_s = period_s
-        self._last: dict[str, float] = {}
-        self._suppressed: dict[str, int] = {}
-
-    def should_log(self, cause: str, now: float) -> tuple[bool, int]:
-        """Return ``(log_it, suppressed_since_last_log)`` for one occurrence of ``cause`` at ``now``."""
-        last = self._last.get(cause)
-        if last is None or now - last >= self._period_s:
-            suppressed = self._suppressed.pop(cause, 0)
-            self._last[cause] = now
-            return True, suppressed
-        self._suppressed[cause] = self._suppressed.get(cause, 0) + 1
-        return False, 0
 
 
 @dataclass
@@ -166,7 +108,6 @@ class EmotionRecognitionNode(LifecycleNode):
         self._pipeline: EmotionPipeline | None = None
         self._pending_detector = None
         self._pending_tracker = None
-        self._labels: tuple[str, ...] = EMOTION_LABELS
         self._model_path: Path | None = None
         self._use_compressed = False
         self._reliability = ReliabilityPolicy.BEST_EFFORT
@@ -185,7 +126,7 @@ class EmotionRecognitionNode(LifecycleNode):
     def _declare(self, spec: params.ParameterSpec) -> None:
         """Declare one parameter; a bad override (wrong type, out of range) is remembered so that
         configure fails with a readable message, instead of the constructor raising."""
-        descriptor = descriptor_for(spec)
+        descriptor = params.descriptor_for(spec)
         try:
             self.declare_parameter(spec.name, spec.default, descriptor)
         except (InvalidParameterValueException, InvalidParameterTypeException) as error:
@@ -237,17 +178,7 @@ class EmotionRecognitionNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Validate every parameter and load the model; fail with a readable message otherwise."""
         values = self._parameter_values()
-        problems = list(self._declaration_problems) + params.check_values(values)
-        detector = tracker = None
-        if not problems:
-            try:
-                detector = params.detector_settings(values)
-            except ValueError as error:
-                problems.append(f"detector: {error}")
-            try:
-                tracker = params.tracker_settings(values)
-            except ValueError as error:
-                problems.append(f"tracker: {error}")
+        problems = list(self._declaration_problems)
         if values["publish_detections"]:
             try:
                 import vision_msgs.msg  # noqa: F401  (only needed for `detections`)
@@ -256,24 +187,11 @@ class EmotionRecognitionNode(LifecycleNode):
                     "publish_detections is true but vision_msgs is not installed "
                     "(install ros-<distro>-vision-msgs or set publish_detections false)"
                 )
-        if problems:
-            return self._fail_configure("invalid parameters: " + "; ".join(problems))
-
-        model_path, reason = resolve_model_path(values["model_path"])
-        if model_path is None:
-            return self._fail_configure(f"cannot load the emotion model: {reason}")
         try:
-            classifier = EmotionClassifier.load(str(model_path), num_threads=values["num_threads"])
-        except ModelLoadError as error:
-            return self._fail_configure(f"cannot load the emotion model {str(model_path)!r}: {error}")
-        try:
-            pipeline = EmotionPipeline(classifier, detector, tracker)
-        except (ValueError, RuntimeError, OSError) as error:  # the Haar cascade missing or unreadable
-            return self._fail_configure(f"cannot set up face detection: {error}")
-
-        self._pipeline = pipeline
-        self._labels = tuple(getattr(classifier, "labels", EMOTION_LABELS))
-        self._model_path = model_path
+            setup = params.build_pipeline(values, problems)
+        except params.SetupError as error:
+            return self._fail_configure(str(error))
+        self._pipeline, self._model_path = setup.pipeline, setup.model_path
         self._use_compressed = bool(values["use_compressed"])
         self._reliability = (
             ReliabilityPolicy.RELIABLE
@@ -288,7 +206,7 @@ class EmotionRecognitionNode(LifecycleNode):
         self._configured = True
         self._configure_error = ""
         self.get_logger().info(
-            f"configured: model {model_path} ({len(self._labels)} labels), "
+            f"configured: model {setup.model_path} ({len(EMOTION_LABELS)} labels), "
             f"{'tensorflow loaded' if 'tensorflow' in sys.modules else 'no tensorflow'}"
         )
         return TransitionCallbackReturn.SUCCESS
@@ -339,24 +257,25 @@ class EmotionRecognitionNode(LifecycleNode):
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Release the model."""
-        self._pipeline = None
-        self._configured = False
+        self._unconfigure()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Stop everything (from any state)."""
-        self._deactivate()
-        self._pipeline = None
-        self._configured = False
+        self._unconfigure()
         return TransitionCallbackReturn.SUCCESS
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Recover to unconfigured after an unexpected exception in a transition."""
         self.get_logger().error(f"error in lifecycle state {state.label}; cleaning up")
+        self._unconfigure()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _unconfigure(self) -> None:
+        """Stop taking images and publishing (when active), drop the pipeline, mark unconfigured."""
         self._deactivate()
         self._pipeline = None
         self._configured = False
-        return TransitionCallbackReturn.SUCCESS
 
     def _deactivate(self) -> None:
         self._active = False
@@ -370,14 +289,17 @@ class EmotionRecognitionNode(LifecycleNode):
         self._emotions_pub = self._detections_pub = self._annotated_pub = None
 
     def stop_worker(self) -> None:
-        """Stop the processing thread (after the frame in progress) and wait for it."""
+        """Stop the processing thread and wait until it has ended: it finishes the frame in progress
+        first (one frame at most), so a re-activation never runs two workers."""
         with self._frame_ready:
             self._stop_worker = True
             self._pending = None
             self._frame_ready.notify_all()
-        if self._worker is not None:
-            self._worker.join(WORKER_JOIN_TIMEOUT_S)
-            self._worker = None
+        worker, self._worker = self._worker, None
+        while worker is not None and worker.is_alive():
+            worker.join(WORKER_JOIN_TIMEOUT_S)
+            if worker.is_alive():
+                self.get_logger().warn("stopping: still waiting for the frame in progress to finish")
 
     def autostart(self) -> None:
         """Configure and activate when the ``autostart`` parameter is true (for a plain ``ros2 run``)."""
@@ -459,9 +381,9 @@ class EmotionRecognitionNode(LifecycleNode):
         emotions_pub, detections_pub = self._emotions_pub, self._detections_pub
         if emotions_pub is None:
             return  # deactivated meanwhile
-        emotions_pub.publish(to_face_emotion_array(result, msg.header, self._labels))
+        emotions_pub.publish(to_face_emotion_array(result, msg.header))
         if detections_pub is not None:
-            detections_pub.publish(to_detection_array(result, msg.header, self._labels))
+            detections_pub.publish(to_detection_array(result, msg.header))
         drawn = annotate and annotated is not None and annotated_pub is not None
         if drawn:
             annotated_pub.publish(bgr_array_to_image_msg(annotated, msg.header))
@@ -470,7 +392,8 @@ class EmotionRecognitionNode(LifecycleNode):
         if not self._first_frame_logged:
             self._first_frame_logged = True
             self.get_logger().info(
-                f"first image processed: {image.shape[1]}x{image.shape[0]} {getattr(msg, 'encoding', '') or 'compressed'}, "
+                f"first image processed: {image.shape[1]}x{image.shape[0]} "
+                f"{getattr(msg, 'encoding', '') or 'compressed'}, "
                 f"{len(result.faces)} face(s), {elapsed_ms:.1f} ms"
             )
         with self._lock:

@@ -2,7 +2,10 @@
 description and range), the tests compare this table with ``config/emotion_recognition.yaml``, and the
 detector / tracker groups map one-to-one onto the core's settings dataclasses.
 
-Nothing here imports rclpy: the descriptors are built in :mod:`emotion_recognition.ros.node`.
+:func:`build_pipeline` turns a full set of values into a loaded pipeline (the node's configure and
+the bag tools use it; :func:`values_from_file` reads a parameter YAML as the node would).
+
+Nothing here imports rclpy: :func:`descriptor_for` imports the ``rcl_interfaces`` message when called.
 """
 
 from __future__ import annotations
@@ -12,12 +15,15 @@ import json
 import math
 import textwrap
 from dataclasses import dataclass
-from typing import Any, Mapping, Union
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 from emotion_recognition.core.detection import DetectorSettings
+from emotion_recognition.core.pipeline import EmotionPipeline
 from emotion_recognition.core.tracking import TrackerSettings
 
-ParameterValue = Union[bool, int, float, str]
+ParameterValue = bool | int | float | str
 
 # When a parameter takes effect.
 CONFIGURE = "configure"  # read in on_configure; may only change while the node is unconfigured
@@ -244,9 +250,88 @@ def tracker_settings(values: Mapping[str, Any]) -> TrackerSettings:
     return _settings(TrackerSettings, TRACKER, values)
 
 
-def settings_fields(cls: type) -> set[str]:
-    """Field names of a core settings dataclass (the tests check each one is a parameter)."""
-    return {f.name for f in dataclasses.fields(cls)}
+class SetupError(ValueError):
+    """The pipeline cannot be assembled from the parameter values; the message says why, in the words
+    the node logs (``invalid parameters: ...``, ``cannot load the emotion model: ...``)."""
+
+
+@dataclass(frozen=True)
+class PipelineSetup:
+    """A pipeline assembled from parameter values, and the model file it runs."""
+
+    pipeline: EmotionPipeline
+    model_path: Path
+
+
+def build_pipeline(values: Mapping[str, Any], problems: Sequence[str] = ()) -> PipelineSetup:
+    """The perception pipeline for a full set of parameter values: checked, the model resolved
+    (:func:`emotion_recognition.resources.resolve_model_path`) and loaded. The one assembly the node's
+    configure and the bag tools share.
+
+    Args:
+        values: every parameter of :data:`PARAMETERS` by name.
+        problems: problems the caller found already (reported first, with the values' own).
+
+    Raises:
+        SetupError: bad values, no model file, a model that does not load, or no face detector.
+    """
+    from emotion_recognition.core.classifier import EmotionClassifier, ModelLoadError
+    from emotion_recognition.resources import resolve_model_path
+
+    problems = [*problems, *check_values(values)]
+    settings = []
+    if not problems:
+        for name, build in ((DETECTOR, detector_settings), (TRACKER, tracker_settings)):
+            try:
+                settings.append(build(values))
+            except ValueError as error:
+                problems.append(f"{name}: {error}")
+    if problems:
+        raise SetupError("invalid parameters: " + "; ".join(problems))
+    model_path, reason = resolve_model_path(str(values["model_path"]))
+    if model_path is None:
+        raise SetupError(f"cannot load the emotion model: {reason}")
+    try:
+        classifier = EmotionClassifier.load(str(model_path), num_threads=int(values["num_threads"]))
+    except ModelLoadError as error:
+        raise SetupError(f"cannot load the emotion model {str(model_path)!r}: {error}") from None
+    try:
+        return PipelineSetup(EmotionPipeline(classifier, *settings), model_path)
+    except (ValueError, RuntimeError, OSError) as error:  # the Haar cascade missing or unreadable
+        raise SetupError(f"cannot set up face detection: {error}") from None
+
+
+def _flattened(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"detector": {"min_face_size": 30}}`` -> ``{"detector.min_face_size": 30}``."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        flat.update(_flattened(value, f"{name}.") if isinstance(value, dict) else {name: value})
+    return flat
+
+
+def values_from_file(params_file: Path | str) -> dict[str, Any]:
+    """The parameter values a node started with ``--ros-args --params-file params_file`` would have:
+    the defaults, overridden by the file's first ``<node>: ros__parameters:`` section.
+
+    Raises:
+        SetupError: an unreadable file, no such section, or values the node would refuse.
+    """
+    import yaml
+
+    try:
+        document = yaml.safe_load(Path(params_file).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise SetupError(f"cannot read parameter file {params_file}: {exc}") from None
+    sections = [entry["ros__parameters"] for entry in (document.values() if isinstance(document, dict) else [])
+                if isinstance(entry, dict) and isinstance(entry.get("ros__parameters"), dict)]
+    if not sections:
+        raise SetupError(f"parameter file {params_file} has no '<node>: ros__parameters:' section")
+    values = {**defaults(), **_flattened(sections[0])}
+    problems = check_values(values)
+    if problems:
+        raise SetupError(f"parameter file {params_file}: " + "; ".join(problems))
+    return values
 
 
 YAML_HEADER = """\
@@ -297,3 +382,23 @@ def render_yaml() -> str:
 
 if __name__ == "__main__":
     print(render_yaml(), end="")
+
+
+def descriptor_for(spec: ParameterSpec) -> Any:
+    """The ROS parameter descriptor (``rcl_interfaces/ParameterDescriptor``: description, constraints,
+    range) of a table entry."""
+    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+    descriptor = ParameterDescriptor(name=spec.name, description=spec.description)
+    constraints = [spec.range_text] if spec.range_text else []
+    constraints.append("changeable at run time" if spec.when == RUNTIME else "read on configure")
+    descriptor.additional_constraints = "; ".join(constraints)
+    if spec.minimum is None or spec.maximum is None:
+        return descriptor
+    if isinstance(spec.default, float):
+        descriptor.floating_point_range = [
+            FloatingPointRange(from_value=float(spec.minimum), to_value=float(spec.maximum), step=0.0)
+        ]
+    elif isinstance(spec.default, int) and not isinstance(spec.default, bool):
+        descriptor.integer_range = [IntegerRange(from_value=int(spec.minimum), to_value=int(spec.maximum), step=1)]
+    return descriptor

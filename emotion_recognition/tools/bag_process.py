@@ -14,6 +14,18 @@ allows, and writes into an output folder:
 
 The folder is written under a temporary name next to the output and renamed when complete, so an
 error (a missing topic, a corrupt or truncated bag, Ctrl-C) never leaves a half-written output behind.
+
+Why two message libraries: images are large, results are small.
+
+* Input images are deserialised with ``rosbags``, whose ``uint8[]`` fields are numpy views on the raw
+  bytes (rclpy would copy every pixel into a Python ``array``), and the raw bytes are written to the
+  output bag unchanged.
+* The result messages (``emotions``, ``detections``) are built by the node's own functions
+  (:mod:`emotion_recognition.ros.messages`, rclpy message classes) and serialised with rclpy, so the
+  bag holds byte for byte what the node would publish. Those functions take an rclpy ``Header``, so
+  the input's header is rebuilt as one (two integers and a string).
+* The annotated image is built and serialised with ``rosbags`` (one copy of the pixels instead of the
+  three of an rclpy ``Image``).
 """
 
 from __future__ import annotations
@@ -28,9 +40,10 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 from builtin_interfaces.msg import Time
@@ -38,16 +51,18 @@ from rclpy.serialization import serialize_message
 from std_msgs.msg import Header
 from tqdm import tqdm
 
-# The pipeline is built exactly as the node builds it (re-exported for the tools and tests).
-from emotion_recognition.configuration import build_pipeline, load_parameter_values  # noqa: F401
 from emotion_recognition.core.image import InvalidImageError
+from emotion_recognition.core.pipeline import EmotionPipeline
+from emotion_recognition.ros import parameters
 from emotion_recognition.ros.image_conversion import (
     ImageConversionError,
     compressed_msg_to_array,
     image_msg_to_array,
 )
-from emotion_recognition.ros.messages import to_detection_array, to_face_emotion_array
+from emotion_recognition.ros.messages import stamp_ns, to_detection_array, to_face_emotion_array
+from emotion_recognition.spec import EMOTION_LABELS
 from emotion_recognition.tools import bagio
+from emotion_recognition.tools.reporting import CSV_NAME, Timeline, track_lines
 
 # Topic names in the output bag: the node's output topic names (see emotion_recognition/ros/).
 EMOTIONS_TOPIC = "/emotions"
@@ -59,7 +74,6 @@ EMOTIONS_TYPE = "emotion_msgs/msg/FaceEmotionArray"
 DETECTIONS_TYPE = "vision_msgs/msg/Detection2DArray"
 
 BAG_DIR = "bag"
-CSV_NAME = "timeline.csv"
 PLOT_NAME = "emotions.png"
 SUMMARY_NAME = "summary.json"
 
@@ -134,36 +148,13 @@ class ProcessSummary:
             f"{self.frames_with_faces} with faces; faces: {self.faces}; tracks: {len(self.track_labels)}",
             f"offline throughput: {self.fps:.1f} frames/s, {self.ms_per_frame:.2f} ms per frame end to end "
             f"(perception {self.perception_ms / n:.2f} ms: detection {self.detect_ms / n:.2f}, "
-            f"classification {self.classify_ms / n:.2f}); CPU time {1000.0 * self.cpu_s / n:.2f} ms per frame",
+            f"classification {self.classify_ms / n:.2f}); "
+            f"CPU time {1000.0 * self.cpu_s / n:.2f} ms per frame",
         ]
-        for track_id, labels in sorted(self.track_labels.items()):
-            counts = ", ".join(f"{label} {count}" for label, count in sorted(labels.items(), key=lambda kv: -kv[1]))
-            lines.append(f"track {track_id}: {sum(labels.values())} frames: {counts}")
+        lines += track_lines(dict(sorted(self.track_labels.items())))
         if self.output:
             lines.append(f"output: {self.output}")
         return "\n".join(lines)
-
-
-def csv_header(labels: Sequence[str]) -> list[str]:
-    """Columns of the timeline CSV: one probability column per label, in the model's order."""
-    return [
-        "frame", "stamp_ns", "time_s", "track_id", "x", "y", "width", "height", "label", "confidence",
-        *[f"p_{label}" for label in labels],
-    ]
-
-
-def csv_rows(frame_index: int, emotions_msg: Any, start_ns: int) -> list[list[Any]]:
-    """Timeline rows of one ``FaceEmotionArray`` message (one row per face), read from the message itself
-    so that the CSV and the bag cannot disagree. ``time_s`` counts from the first frame's stamp."""
-    stamp_ns = emotions_msg.header.stamp.sec * 1_000_000_000 + emotions_msg.header.stamp.nanosec
-    rows = []
-    for face in emotions_msg.faces:
-        rows.append([
-            frame_index, stamp_ns, f"{(stamp_ns - start_ns) / 1e9:.6f}", face.track_id,
-            face.box.x_offset, face.box.y_offset, face.box.width, face.box.height,
-            face.label, f"{face.confidence:.6f}", *[f"{p:.6f}" for p in face.probabilities],
-        ])
-    return rows
 
 
 def write_plot(path: Path, csv_path: Path, labels: Sequence[str]) -> None:
@@ -211,6 +202,20 @@ def write_plot(path: Path, csv_path: Path, labels: Sequence[str]) -> None:
     plt.close(figure)
 
 
+def build_pipeline(model_path: Path | str | None = None, params_file: Path | str | None = None) -> EmotionPipeline:
+    """The perception pipeline exactly as the node builds it (:func:`parameters.build_pipeline`): the
+    node's parameter values (defaults or ``params_file``) and its model (``model_path``, else the
+    parameter file's, else the shipped one).
+
+    Raises:
+        parameters.SetupError: bad parameter values, no model file or an unusable model.
+    """
+    values = parameters.values_from_file(params_file) if params_file is not None else parameters.defaults()
+    if model_path is not None:
+        values["model_path"] = str(model_path)
+    return parameters.build_pipeline(values).pipeline
+
+
 class _Decoded:
     """An input image: its header (an rclpy ``std_msgs/Header``, for the output messages) and, for the
     core, the pixels and their channel order."""
@@ -241,8 +246,7 @@ def _decode(raw: bytes, msgtype: str) -> _Decoded:
 def _annotated_bytes(annotated: np.ndarray, header: Header, compressed: bool) -> bytes:
     """The serialized annotated image in the input's kind: JPEG ``CompressedImage`` or ``bgr8`` ``Image``
     (built with rosbags: one copy of the pixels instead of three)."""
-    stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
-    message = bagio.image_message(annotated, stamp_ns, header.frame_id, compressed=compressed)
+    message = bagio.image_message(annotated, stamp_ns(header), header.frame_id, compressed=compressed)
     msgtype = bagio.COMPRESSED_IMAGE_TYPE if compressed else bagio.IMAGE_TYPE
     return bytes(bagio.typestore().serialize_cdr(message, msgtype))
 
@@ -277,39 +281,16 @@ def process_bag(
         FileExistsError: the output exists and ``overwrite`` is false.
         FileNotFoundError: the model file does not exist.
     """
-    bag = Path(bag)
-    output = Path(output)
+    bag, output = Path(bag), Path(output)
     pipeline = build_pipeline(model, params_file)
-    labels = tuple(pipeline.classifier.labels)
     bagio.require_types(EMOTIONS_TYPE, DETECTIONS_TYPE)
-
     with bagio.open_image_topic(bag, topic) as (reader, image_topic):
-        input_conn = next(c for c in reader.connections if c.topic == image_topic.name)
-        input_definition = (input_conn.msgdef.data or None, input_conn.digest or None)
+        connection = next(c for c in reader.connections if c.topic == image_topic.name)
+        definition = (connection.msgdef.data or None, connection.digest or None)
     summary = ProcessSummary(str(bag), image_topic.name, image_topic.msgtype, storage or image_topic.storage_id)
     with bagio.staged_output_dir(output, overwrite=overwrite) as staging:
-        csv_path = staging / CSV_NAME
-
-        def open_output():  # called in the writer thread: sqlite objects stay in the thread that made them
-            store = bagio.typestore()
-            writer = bagio.open_writer(staging / BAG_DIR, summary.storage)
-            image_out = writer.add_connection(
-                image_topic.name, image_topic.msgtype, msgdef=input_definition[0], rihs01=input_definition[1],
-                typestore=store,
-            )
-            emotions_out = writer.add_connection(EMOTIONS_TOPIC, EMOTIONS_TYPE, typestore=store)
-            detections_out = writer.add_connection(DETECTIONS_TOPIC, DETECTIONS_TYPE, typestore=store)
-            annotated_out = writer.add_connection(
-                ANNOTATED_COMPRESSED_TOPIC if image_topic.compressed else ANNOTATED_TOPIC,
-                image_topic.msgtype, typestore=store,
-            )
-            return writer, (image_out, emotions_out, detections_out, annotated_out)
-
-        with csv_path.open("w", newline="") as csv_file:
-            table = csv.writer(csv_file)
-            table.writerow(csv_header(labels))
-            _run(bag, image_topic, pipeline, labels, open_output, table, summary, progress, log)
-        write_plot(staging / PLOT_NAME, csv_path, labels)
+        _BagRun(bag, image_topic, definition, pipeline, staging, summary, log).run(progress)
+        write_plot(staging / PLOT_NAME, staging / CSV_NAME, EMOTION_LABELS)
         summary.output = str(output.resolve())
         (staging / SUMMARY_NAME).write_text(json.dumps(summary.to_json(), indent=2) + "\n")
     return summary
@@ -348,122 +329,139 @@ def _put(queue_: queue.Queue, item: Any, stop: threading.Event) -> bool:
     return False
 
 
-def _run(bag, image_topic, pipeline, labels, open_output, table, summary, progress, log) -> None:
-    """The frame loop of :func:`process_bag`; fills ``summary``.
+class _BagRun:
+    """The frame loop of one :func:`process_bag` call; fills its summary.
 
     Three stages overlap: a reader thread reads and decodes the images (sqlite, MCAP and JPEG decoding
-    release the GIL), this thread runs the perception core in bag order (tracking needs the order), a
-    writer thread serialises and writes the results. Any stage's error stops all three and is raised.
+    release the GIL), the calling thread runs the perception core in bag order (tracking needs the
+    order), a writer thread serialises and writes the results and the CSV. Any stage's error stops all
+    three and is raised.
     """
-    tracks: dict[int, collections.Counter] = collections.defaultdict(collections.Counter)
-    decoded: queue.Queue = queue.Queue(STAGE_QUEUE_DEPTH)
-    results: queue.Queue = queue.Queue(STAGE_QUEUE_DEPTH)
-    stop = threading.Event()
 
-    def skip(timestamp: int, exc: Exception) -> None:
-        summary.skipped_frames += 1
-        if summary.skipped_frames <= MAX_FRAME_WARNINGS:
-            log(f"warning: skipped the image at bag time {timestamp} ns: {exc}")
+    def __init__(self, bag: Path, image_topic: Any, input_definition: tuple[Any, Any], pipeline: EmotionPipeline,
+                 staging: Path, summary: ProcessSummary, log: Callable[[str], None]) -> None:
+        self.bag, self.topic, self.input_definition = bag, image_topic, input_definition
+        self.pipeline, self.staging, self.summary, self.log = pipeline, staging, summary, log
+        self.decoded: queue.Queue = queue.Queue(STAGE_QUEUE_DEPTH)
+        self.results: queue.Queue = queue.Queue(STAGE_QUEUE_DEPTH)
+        self.stop = threading.Event()
 
-    def read() -> None:
+    def run(self, progress: bool | None) -> None:
+        """Process every frame (a progress bar when ``progress``; ``None``: only on a terminal)."""
+        reader, writer = _Stage("bag_reader", self._read, self.stop), _Stage("bag_writer", self._write, self.stop)
+        bar = tqdm(total=self.topic.message_count, unit="frame", desc="processing", leave=False,
+                   disable=None if progress is None else not progress)
+        started, started_cpu = time.perf_counter(), time.process_time()
+        reader.start()
+        writer.start()
+        finished = False
         try:
-            with bagio.open_image_topic(bag, image_topic.name) as (reader, _):
-                for _, timestamp, raw in bagio.iter_topic_messages(reader, image_topic.name):
-                    try:
-                        item: tuple = (timestamp, raw, _decode(raw, image_topic.msgtype))
-                    except (ImageConversionError, ValueError, TypeError, IndexError, struct.error) as exc:
-                        item = (timestamp, raw, exc)
-                    if not _put(decoded, item, stop):
-                        return
+            self._perceive(bar)
+            finished = True
         finally:
-            _put(decoded, _END, stop)
+            self._shut_down(reader, writer, stop_reader=not finished)
+            self.summary.wall_s = time.perf_counter() - started
+            self.summary.cpu_s = time.process_time() - started_cpu
+            bar.close()
+        for stage in (reader, writer):
+            if stage.error is not None:
+                raise stage.error
+        if self.summary.skipped_frames > MAX_FRAME_WARNINGS:
+            self.log(f"warning: {self.summary.skipped_frames} images could not be decoded and were skipped")
 
-    def write() -> None:
-        writer, (image_out, emotions_out, detections_out, annotated_out) = open_output()
-        try:
-            _write_all(writer, image_out, emotions_out, detections_out, annotated_out)
-        finally:
-            writer.close()
-
-    def _write_all(writer, image_out, emotions_out, detections_out, annotated_out) -> None:
-        start_ns: int | None = None
-        index = 0
+    def _perceive(self, bar: tqdm) -> None:
+        """The calling thread: run the core on each decoded frame, in order."""
         while True:
-            item = results.get()
-            if item is _END:
+            item = self.decoded.get()
+            if item is _END or self.stop.is_set():
                 return
-            timestamp, raw, header, result, annotated = item
-            emotions = to_face_emotion_array(result, header, labels)
-            stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
-            start_ns = stamp_ns if start_ns is None else start_ns
-            writer.write(image_out, timestamp, raw)
-            writer.write(emotions_out, timestamp, serialize_message(emotions))
-            writer.write(detections_out, timestamp, serialize_message(to_detection_array(result, header, labels)))
-            writer.write(annotated_out, timestamp, _annotated_bytes(annotated, header, image_topic.compressed))
-            table.writerows(csv_rows(index, emotions, start_ns))
-            index += 1
-            for face in emotions.faces:
-                tracks[int(face.track_id)][face.label] += 1
-
-    reader_thread, writer_thread = _Stage("bag_reader", read, stop), _Stage("bag_writer", write, stop)
-    # tqdm: disable=None shows the bar only on a terminal.
-    disable = None if progress is None else not progress
-    bar = tqdm(total=image_topic.message_count, unit="frame", desc="processing", leave=False, disable=disable)
-    started = time.perf_counter()
-    started_cpu = time.process_time()
-    reader_thread.start()
-    writer_thread.start()
-    finished = False
-    try:
-        while True:
-            item = decoded.get()
-            if item is _END or stop.is_set():
-                break
             bar.update(1)
             timestamp, raw, frame = item
             if isinstance(frame, Exception):
-                skip(timestamp, frame)
+                self._skip(timestamp, frame)
                 continue
-            stamp_ns = frame.header.stamp.sec * 1_000_000_000 + frame.header.stamp.nanosec
             try:
-                result, annotated = pipeline.process(frame.image, stamp_ns / 1e9, channel_order=frame.channel_order,
-                                                     annotate=True)
+                result, annotated = self.pipeline.process(
+                    frame.image, stamp_ns(frame.header) / 1e9, channel_order=frame.channel_order, annotate=True
+                )
             except InvalidImageError as exc:
-                skip(timestamp, exc)
+                self._skip(timestamp, exc)
                 continue
-            if not _put(results, (timestamp, raw, frame.header, result, annotated), stop):
-                break
-            summary.frames += 1
-            summary.faces += len(result.faces)
-            summary.frames_with_faces += 1 if result.faces else 0
-            summary.perception_ms += result.timings.total_ms
-            summary.detect_ms += result.timings.detect_ms
-            summary.classify_ms += result.timings.classify_ms
-        finished = True
-    finally:
-        if not finished:
-            stop.set()  # an exception (Ctrl-C) here: stop the reader at once
-        while writer_thread.is_alive():  # the writer finishes what is queued, then ends
+            if not _put(self.results, (timestamp, raw, frame.header, result, annotated), self.stop):
+                return
+            self.summary.frames += 1
+            self.summary.perception_ms += result.timings.total_ms
+            self.summary.detect_ms += result.timings.detect_ms
+            self.summary.classify_ms += result.timings.classify_ms
+
+    def _skip(self, timestamp: int, exc: Exception) -> None:
+        self.summary.skipped_frames += 1
+        if self.summary.skipped_frames <= MAX_FRAME_WARNINGS:
+            self.log(f"warning: skipped the image at bag time {timestamp} ns: {exc}")
+
+    def _read(self) -> None:
+        """Reader thread: ``(bag time, raw bytes, decoded frame or the exception)`` per image."""
+        try:
+            with bagio.open_image_topic(self.bag, self.topic.name) as (reader, _):
+                for _, timestamp, raw in bagio.iter_topic_messages(reader, self.topic.name):
+                    try:
+                        item: tuple = (timestamp, raw, _decode(raw, self.topic.msgtype))
+                    except (ImageConversionError, ValueError, TypeError, IndexError, struct.error) as exc:
+                        item = (timestamp, raw, exc)
+                    if not _put(self.decoded, item, self.stop):
+                        return
+        finally:
+            _put(self.decoded, _END, self.stop)
+
+    def _write(self) -> None:
+        """Writer thread (sqlite objects stay in the thread that made them): the output bag and the CSV."""
+        store = bagio.typestore()
+        writer = bagio.open_writer(self.staging / BAG_DIR, self.summary.storage)
+        try:
+            definition, digest = self.input_definition
+            connections = (
+                writer.add_connection(self.topic.name, self.topic.msgtype, msgdef=definition, rihs01=digest,
+                                      typestore=store),
+                writer.add_connection(EMOTIONS_TOPIC, EMOTIONS_TYPE, typestore=store),
+                writer.add_connection(DETECTIONS_TOPIC, DETECTIONS_TYPE, typestore=store),
+                writer.add_connection(ANNOTATED_COMPRESSED_TOPIC if self.topic.compressed else ANNOTATED_TOPIC,
+                                      self.topic.msgtype, typestore=store),
+            )
+            with (self.staging / CSV_NAME).open("w", newline="") as handle:
+                timeline = Timeline(handle, EMOTION_LABELS)
+                while (item := self.results.get()) is not _END:
+                    self._write_frame(writer, connections, timeline, *item)
+        finally:
+            writer.close()
+        self.summary.faces, self.summary.frames_with_faces = timeline.faces, timeline.frames_with_faces
+        self.summary.track_labels = timeline.track_labels
+
+    def _write_frame(self, writer: Any, connections: tuple, timeline: Timeline, timestamp: int, raw: bytes,
+                     header: Header, result: Any, annotated: np.ndarray) -> None:
+        image_out, emotions_out, detections_out, annotated_out = connections
+        emotions = to_face_emotion_array(result, header)
+        writer.write(image_out, timestamp, raw)
+        writer.write(emotions_out, timestamp, serialize_message(emotions))
+        writer.write(detections_out, timestamp, serialize_message(to_detection_array(result, header)))
+        writer.write(annotated_out, timestamp, _annotated_bytes(annotated, header, self.topic.compressed))
+        timeline.add(emotions)
+
+    def _shut_down(self, reader: _Stage, writer: _Stage, stop_reader: bool) -> None:
+        """Let the writer finish what is queued, then stop the reader (at once after an exception)."""
+        if stop_reader:
+            self.stop.set()
+        while writer.is_alive():
             try:
-                results.put(_END, timeout=0.1)
+                self.results.put(_END, timeout=0.1)
                 break
             except queue.Full:
                 continue
-        writer_thread.join()
-        stop.set()
-        while reader_thread.is_alive():  # unblock a reader waiting on a full queue
+        writer.join()
+        self.stop.set()
+        while reader.is_alive():  # unblock a reader waiting on a full queue
             with contextlib.suppress(queue.Empty):
-                decoded.get_nowait()
-            reader_thread.join(0.05)
-        summary.wall_s = time.perf_counter() - started
-        summary.cpu_s = time.process_time() - started_cpu
-        bar.close()
-    for stage in (reader_thread, writer_thread):
-        if stage.error is not None:
-            raise stage.error
-    if summary.skipped_frames > MAX_FRAME_WARNINGS:
-        log(f"warning: {summary.skipped_frames} images could not be decoded and were skipped")
-    summary.track_labels = {track_id: dict(counts) for track_id, counts in tracks.items()}
+                self.decoded.get_nowait()
+            reader.join(0.05)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -490,8 +488,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     bag = args.bag
     output = args.output or bag.resolve().parent / f"{bag.resolve().name.split('.')[0]}_emotions"
+
     def warn(text: str) -> None:
         print(text, file=sys.stderr)
+
     try:
         summary = process_bag(
             bag, output, topic=args.topic, storage=args.storage, model=args.model, params_file=args.params_file,

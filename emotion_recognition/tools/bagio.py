@@ -28,6 +28,8 @@ from typing import Iterable, Iterator
 import cv2
 import numpy as np
 
+from emotion_recognition.ros.messages import stamp_parts
+
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE_TYPE = "sensor_msgs/msg/CompressedImage"
 IMAGE_TYPES: tuple[str, ...] = (IMAGE_TYPE, COMPRESSED_IMAGE_TYPE)
@@ -220,11 +222,9 @@ def open_writer(path: Path | str, storage: str):  # -> rosbags.rosbag2.Writer
 def image_message(image: np.ndarray, stamp_ns: int, frame_id: str, compressed: bool = False):
     """A rosbags ``sensor_msgs/Image`` (``bgr8``/``mono8``) or ``CompressedImage`` (JPEG) message."""
     store = typestore()
+    sec, nanosec = stamp_parts(stamp_ns)
     header = store.types["std_msgs/msg/Header"](
-        stamp=store.types["builtin_interfaces/msg/Time"](
-            sec=int(stamp_ns // 1_000_000_000), nanosec=int(stamp_ns % 1_000_000_000)
-        ),
-        frame_id=frame_id,
+        stamp=store.types["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec), frame_id=frame_id
     )
     if compressed:
         ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])

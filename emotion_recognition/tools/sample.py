@@ -1,7 +1,7 @@
 """The built-in sample: a short camera-like sequence made from real public-domain photographs.
 
 Nothing is downloaded and nothing big is committed: the frames are composed at run time, deterministically,
-from photographs that installed packages ship:
+from photographs that installed packages ship (:mod:`emotion_recognition.tools.photos`):
 
 * Faces: NASA's portrait of astronaut Eileen Collins (``skimage.data.astronaut()``, public domain, NASA)
   and the U.S. Navy's portrait of Commodore Grace Hopper (matplotlib's ``sample_data/grace_hopper.jpg``,
@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from emotion_recognition.core.types import Box
+from emotion_recognition.tools.photos import ASTRONAUT, GRACE_HOPPER, paste_head, photo_bgr
 
 SAMPLE_WIDTH: int = 640
 SAMPLE_HEIGHT: int = 480
@@ -35,20 +36,6 @@ SAMPLE_FPS: float = 15.0
 SAMPLE_FRAME_ID: str = "sample_camera_optical_frame"
 # Stamp of the first frame (2026-01-01T00:00:00Z): fixed, so that the sample bag is byte-identical.
 SAMPLE_START_NS: int = 1_767_225_600_000_000_000
-
-ASTRONAUT = "astronaut"
-GRACE_HOPPER = "grace_hopper"
-
-# Face boxes in the original photographs (forehead to chin, cheek to cheek), in their pixels.
-_FACE_BOXES: dict[str, Box] = {
-    ASTRONAUT: Box(178, 70, 94, 104),
-    GRACE_HOPPER: Box(162, 140, 206, 192),
-}
-# Head context cut out around the face, as a fraction of the face size on each side.
-_HEAD_CONTEXT = 0.55
-# Width of the soft edge of the pasted head, as a fraction of the patch's smaller side.
-_FEATHER = 0.12
-
 
 @dataclass(frozen=True)
 class _Segment:
@@ -95,35 +82,6 @@ class SampleFrame:
 
 
 @functools.lru_cache(maxsize=None)
-def photo_bgr(name: str) -> np.ndarray:
-    """A public-domain photograph (``GRACE_HOPPER``, or a scikit-image ``skimage.data`` name such as
-    ``"astronaut"``) as a read-only BGR uint8 array (cached)."""
-    if name == GRACE_HOPPER:
-        import matplotlib.cbook
-
-        path = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise FileNotFoundError(f"matplotlib's sample photograph is missing: {path}")
-    else:
-        import skimage.data
-
-        loader = getattr(skimage.data, name, None)
-        if loader is None:
-            raise ValueError(f"unknown photo {name!r}")
-        image = np.asarray(loader())
-        if image.dtype != np.uint8:
-            raise ValueError(f"photo {name!r} is {image.dtype}, expected uint8")
-        if image.ndim == 2:
-            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-        else:
-            image = cv2.cvtColor(image[..., :3], cv2.COLOR_RGB2BGR)
-    image = np.ascontiguousarray(image)
-    image.setflags(write=False)
-    return image
-
-
-@functools.lru_cache(maxsize=None)
 def _background(name: str) -> np.ndarray:
     """A background photograph scaled to cover a frame 25% larger than the sample (room to pan)."""
     image = photo_bgr(name)
@@ -133,51 +91,6 @@ def _background(name: str) -> np.ndarray:
     resized = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     resized.setflags(write=False)
     return resized
-
-
-@functools.lru_cache(maxsize=None)
-def _head(name: str) -> tuple[np.ndarray, np.ndarray, Box]:
-    """The head cut out of a face photograph: BGR patch, float alpha mask (soft ellipse), face box."""
-    image = photo_bgr(name)
-    face = _FACE_BOXES[name]
-    mx, my = round(face.width * _HEAD_CONTEXT), round(face.height * _HEAD_CONTEXT)
-    region = Box(face.x - mx, face.y - my, face.width + 2 * mx, face.height + 2 * my).clamped(
-        image.shape[1], image.shape[0]
-    )
-    patch = image[region.y : region.y + region.height, region.x : region.x + region.width].copy()
-    alpha = np.zeros(patch.shape[:2], np.float32)
-    centre = (region.width // 2, region.height // 2)
-    cv2.ellipse(alpha, centre, (region.width // 2 - 2, region.height // 2 - 2), 0, 0, 360, 1.0, -1)
-    blur = max(3, int(min(region.width, region.height) * _FEATHER) | 1)
-    alpha = cv2.GaussianBlur(alpha, (blur, blur), 0)
-    local = Box(face.x - region.x, face.y - region.y, face.width, face.height)
-    return patch, alpha, local
-
-
-def _paste_head(frame: np.ndarray, name: str, mirror: bool, cx: float, cy: float, face_w: float) -> Box:
-    """Blend a head into ``frame`` (in place) with its face box centred at (cx, cy) and ``face_w``
-    pixels wide; returns the face box in frame pixels, clipped to the frame."""
-    patch, alpha, local = _head(name)
-    scale = face_w / local.width
-    size = (max(1, round(patch.shape[1] * scale)), max(1, round(patch.shape[0] * scale)))
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    patch = cv2.resize(patch, size, interpolation=interpolation)
-    alpha = cv2.resize(alpha, size, interpolation=cv2.INTER_LINEAR)
-    fx, fy = local.x * scale, local.y * scale
-    fw, fh = local.width * scale, local.height * scale
-    if mirror:
-        patch, alpha = patch[:, ::-1], alpha[:, ::-1]
-        fx = size[0] - fx - fw
-    ox, oy = round(cx - fw / 2 - fx), round(cy - fh / 2 - fy)
-    height, width = frame.shape[:2]
-    x0, y0 = max(ox, 0), max(oy, 0)
-    x1, y1 = min(ox + size[0], width), min(oy + size[1], height)
-    if x1 > x0 and y1 > y0:
-        a = alpha[y0 - oy : y1 - oy, x0 - ox : x1 - ox, None]
-        src = patch[y0 - oy : y1 - oy, x0 - ox : x1 - ox].astype(np.float32)
-        dst = frame[y0:y1, x0:x1].astype(np.float32)
-        frame[y0:y1, x0:x1] = np.clip(src * a + dst * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
-    return Box(round(ox + fx), round(oy + fy), round(fw), round(fh)).clamped(width, height)
 
 
 def _lerp(a: float, b: float, t: float) -> float:
@@ -226,7 +139,7 @@ def _frames(segments: tuple[_Segment, ...], total: int) -> Iterator[SampleFrame]
                 x0, y0 = round(free_x * pan), round(free_y * (0.5 + 0.3 * (pan - 0.5)))
                 frame = background[y0 : y0 + SAMPLE_HEIGHT, x0 : x0 + SAMPLE_WIDTH].copy()
                 boxes = tuple(
-                    _paste_head(
+                    paste_head(
                         frame, name, mirror,
                         _lerp(start[0], end[0], t), _lerp(start[1], end[1], t), _lerp(start[2], end[2], t),
                     )

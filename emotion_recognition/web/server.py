@@ -15,10 +15,12 @@ import argparse
 import os
 import signal
 import sys
+from pathlib import Path
 from collections.abc import Sequence
 from typing import Any
 
-from emotion_recognition.configuration import build_pipeline, default_params_file, load_parameter_values
+from emotion_recognition.resources import shipped_file
+from emotion_recognition.ros import parameters
 from emotion_recognition.core.encoded import DEFAULT_MAX_IMAGE_PIXELS
 from emotion_recognition.web.analyzer import ImageAnalyzer
 from emotion_recognition.web.app import DEFAULT_MAX_UPLOAD_BYTES, WebContext, create_app
@@ -136,9 +138,25 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise UsageError(f"--max-image-pixels must be positive, got {args.max_image_pixels}")
 
 
+def load_values(params_file: str | Path | None) -> dict[str, Any]:
+    """The node's parameter values: its defaults, or those a node given ``params_file`` would have."""
+    return parameters.values_from_file(params_file) if params_file else parameters.defaults()
+
+
+def build_pipeline(model: str | Path | None, values: dict[str, Any]) -> Any:
+    """The pipeline the node would build from ``values``, with ``model`` instead of ``model_path`` if given.
+
+    Raises:
+        parameters.SetupError: bad values, or no usable model or face detector.
+    """
+    if model is not None:
+        values = {**values, "model_path": str(model)}
+    return parameters.build_pipeline(values).pipeline
+
+
 def build_analyzer(args: argparse.Namespace, values: dict[str, Any]) -> ImageAnalyzer:
     """The API's pool: one pipeline per API thread, each with its own model interpreter."""
-    pipelines = [build_pipeline(args.model, values=values) for _ in range(args.api_threads)]
+    pipelines = [build_pipeline(args.model, values) for _ in range(args.api_threads)]
     max_pixels = args.max_image_pixels or int(values.get("max_image_pixels", DEFAULT_MAX_IMAGE_PIXELS))
     return ImageAnalyzer(pipelines, max_pixels)
 
@@ -165,7 +183,7 @@ def build_source(
     from emotion_recognition.web.sources import CaptureReader, LocalSource, SampleReader
 
     reader = SampleReader() if kind == "sample" else CaptureReader(target)  # type: ignore[arg-type]
-    return LocalSource(reader, build_pipeline(args.model, values=values), hub)
+    return LocalSource(reader, build_pipeline(args.model, values), hub)
 
 
 def serve(app: Any, hub: FrameHub, source: Any, args: argparse.Namespace, max_upload: int) -> None:
@@ -222,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _check_numbers(args)
         kind, target = parse_source(args.source)
-        values = load_parameter_values(args.params_file or default_params_file())
+        values = load_values(args.params_file or shipped_file("config/emotion_recognition.yaml"))
         analyzer = build_analyzer(args, values)
         hub = FrameHub(max_watchers=args.max_streams)
         source = build_source(kind, target, args, values, hub, ros_args)

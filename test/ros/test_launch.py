@@ -11,9 +11,10 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
 import yaml
 
-from test.conftest import BackgroundProcess
+from test.conftest import BackgroundProcess, next_ros_domain_id
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCH_FILE = REPO / "launch" / "emotion_recognition.launch.py"
@@ -90,9 +91,10 @@ def test_rviz_config_shows_the_annotated_image_topic() -> None:
     assert images[0]["Topic"]["Reliability Policy"] in ("Reliable", "Best Effort")
 
 
+@pytest.mark.slow
 def test_installed_executable_starts_and_stops_cleanly() -> None:
     """The console script the launch file starts (installed by the colcon build of scripts/setup-env)."""
-    env = dict(os.environ, ROS_DOMAIN_ID="43", ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", RCUTILS_LOGGING_BUFFERED_STREAM="0")
+    env = dict(os.environ, ROS_DOMAIN_ID=str(next_ros_domain_id()), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", RCUTILS_LOGGING_BUFFERED_STREAM="0")
     with BackgroundProcess(["emotion_recognition_node", "--ros-args", "-p", "autostart:=false"], env=env) as process:
         deadline = time.monotonic() + 60
         while "waiting in 'unconfigured'" not in process.output():

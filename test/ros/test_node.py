@@ -30,19 +30,21 @@ from test.support.models import ModelFiles
 from test.support.node_rig import FACE_BOX, FACE_FRAME, FACE_FREE_FRAME, FRAME_ID, NodeRig as Rig
 from test.support.ros_graph import GraphClient, NodeProcess, model_args, stamp_is
 
-DOMAIN_ID = 40
+# Each test starts processes (node, DDS peers, builds): see the `slow` marker in pyproject.toml.
+pytestmark = pytest.mark.slow
+
 NAMESPACE = "/cam1"
 NODE = f"{NAMESPACE}/emotion_recognition"
 IMAGE_TOPIC = "/camera/image_raw"
 
 @pytest.fixture(scope="module")
-def rig(tmp_path_factory: pytest.TempPathFactory, emotion_models: ModelFiles):
+def rig(tmp_path_factory: pytest.TempPathFactory, emotion_models: ModelFiles, ros_domain_id: int):
     log_path = tmp_path_factory.mktemp("node") / "node.log"
     node = NodeProcess(
-        DOMAIN_ID, ["-r", f"__ns:={NAMESPACE}", "-r", f"image:={IMAGE_TOPIC}", *model_args(emotion_models)],
+        ros_domain_id, ["-r", f"__ns:={NAMESPACE}", "-r", f"image:={IMAGE_TOPIC}", *model_args(emotion_models)],
         log_path,
     )
-    client = GraphClient(DOMAIN_ID)
+    client = GraphClient(ros_domain_id)
     try:
         node.wait_for_log("active: subscribed to")
         rig = Rig(node, client, emotion_models, NAMESPACE, IMAGE_TOPIC)

@@ -15,16 +15,18 @@ from test.support.models import ModelFiles
 from test.support.node_rig import FACE_BOX, FACE_FRAME, FACE_FREE_FRAME, FRAME_ID, NodeRig, compressed_msg
 from test.support.ros_graph import GraphClient, NodeProcess, model_args
 
-DOMAIN_ID = 41
+# Each test starts processes (node, DDS peers, builds): see the `slow` marker in pyproject.toml.
+pytestmark = pytest.mark.slow
+
 NAMESPACE = "/front"
 IMAGE_TOPIC = "/front/camera/image_raw"
 
 
 @pytest.fixture(scope="module")
-def rig(tmp_path_factory: pytest.TempPathFactory, emotion_models: ModelFiles):
+def rig(tmp_path_factory: pytest.TempPathFactory, emotion_models: ModelFiles, ros_domain_id: int):
     log_path = tmp_path_factory.mktemp("node_compressed") / "node.log"
     node = NodeProcess(
-        DOMAIN_ID,
+        ros_domain_id,
         [
             "-r", f"__ns:={NAMESPACE}",
             # image_transport naming, as the launch file remaps it
@@ -34,7 +36,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory, emotion_models: ModelFiles):
         ],
         log_path,
     )
-    client = GraphClient(DOMAIN_ID)
+    client = GraphClient(ros_domain_id)
     try:
         node.wait_for_log("active: subscribed to")
         rig = NodeRig(node, client, emotion_models, NAMESPACE, f"{IMAGE_TOPIC}/compressed", compressed=True)

@@ -1,18 +1,13 @@
-"""The node's small pure helpers: per-cause log throttling, model path resolution, parameter
-descriptors."""
+"""The node's small pure helpers: per-cause log throttling (ros/throttle.py), model path resolution
+(resources.py), parameter descriptors (ros/parameters.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from emotion_recognition.ros import parameters as params
-from emotion_recognition.ros.node import (
-    SHIPPED_MODEL_FILE,
-    CauseThrottle,
-    descriptor_for,
-    model_search_paths,
-    resolve_model_path,
-)
+from emotion_recognition.resources import SHIPPED_MODEL_FILE, model_search_paths, resolve_model_path
+from emotion_recognition.ros.throttle import CauseThrottle
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,13 +45,13 @@ def test_empty_model_path_means_the_shipped_model_in_share_or_the_source_checkou
 
 
 def test_descriptors_carry_description_and_range() -> None:
-    scale = descriptor_for(params.PARAMETERS_BY_NAME["detector.scale_factor"])
+    scale = params.descriptor_for(params.PARAMETERS_BY_NAME["detector.scale_factor"])
     assert scale.description.startswith("Step between Haar cascade scales")
     assert (scale.floating_point_range[0].from_value, scale.floating_point_range[0].to_value) == (1.01, 2.0)
     assert "changeable at run time" in scale.additional_constraints
-    neighbours = descriptor_for(params.PARAMETERS_BY_NAME["detector.min_neighbors"])
+    neighbours = params.descriptor_for(params.PARAMETERS_BY_NAME["detector.min_neighbors"])
     assert (neighbours.integer_range[0].from_value, neighbours.integer_range[0].to_value) == (0, 100)
-    reliability = descriptor_for(params.PARAMETERS_BY_NAME["image_reliability"])
+    reliability = params.descriptor_for(params.PARAMETERS_BY_NAME["image_reliability"])
     assert "best_effort, reliable" in reliability.additional_constraints
     assert "read on configure" in reliability.additional_constraints
     assert not reliability.integer_range and not reliability.floating_point_range

@@ -10,21 +10,22 @@ from test.support.models import ModelFiles
 from test.support.node_rig import FACE_FRAME, FACE_FREE_FRAME, NodeRig
 from test.support.ros_graph import GraphClient, NodeProcess, model_args
 
-DOMAIN_ID = 46
+# Each test starts processes (node, DDS peers, builds): see the `slow` marker in pyproject.toml.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def cameras(tmp_path_factory: pytest.TempPathFactory, emotion_models: ModelFiles):
+def cameras(tmp_path_factory: pytest.TempPathFactory, emotion_models: ModelFiles, ros_domain_id: int):
     logs = tmp_path_factory.mktemp("node_multi_camera")
     nodes = {
         name: NodeProcess(
-            DOMAIN_ID,
+            ros_domain_id,
             ["-r", f"__ns:=/{name}", "-r", f"image:=/{name}/image_raw", *model_args(emotion_models)],
             logs / f"{name}.log",
         )
         for name in ("left", "right")
     }
-    client = GraphClient(DOMAIN_ID)
+    client = GraphClient(ros_domain_id)
     try:
         rigs = {}
         for name, node in nodes.items():
@@ -64,7 +65,7 @@ def test_each_instance_reports_itself_and_draws_only_for_a_subscriber(cameras: d
     for name, rig in cameras.items():
         first = len(rig.diagnostics.messages)
         report = rig.diagnostics.wait_for(
-            lambda m, r=rig: r.diagnostics.messages.index(m) >= first and r.diagnostic_value(m, "state") is not None
+            lambda m, r=rig, f=first: r.diagnostics.messages.index(m) >= f and r.diagnostic_value(m, "state") is not None
         )
         totals[name] = {key: rig.diagnostic_value(report, key)
                         for key in ("processed frames (total)", "annotated images (total)")}

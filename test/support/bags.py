@@ -54,8 +54,3 @@ def read_bag(path: Path) -> dict[str, list[StoredMessage]]:
                 StoredMessage(timestamp, connection.msgtype, bytes(raw), msg)
             )
     return topics
-
-
-def stamp_ns(msg: object) -> int:
-    """Header stamp of a message (rosbags or rclpy) in nanoseconds."""
-    return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)

@@ -1,12 +1,10 @@
 """Real photographs for tests and benchmarks, and frames composed from them.
 
-Every picture here is a public-domain photograph that an installed package ships, so nothing is
-downloaded and nothing is committed:
+The photographs, their hand-checked face boxes and the head pasting live in
+:mod:`emotion_recognition.tools.photos` (shared with the built-in sample); this module composes test
+frames from them.
 
-* ``astronaut``: NASA portrait of astronaut Eileen Collins, shipped by scikit-image
-  (``skimage.data.astronaut()``), public domain (NASA). She smiles (FER2013 "happy").
-* ``grace_hopper``: official U.S. Navy portrait of Commodore Grace Hopper, shipped by matplotlib
-  (``mpl-data/sample_data/grace_hopper.jpg``), public domain (U.S. Navy).
+* Faces: ``astronaut`` (Eileen Collins, NASA) and ``grace_hopper`` (U.S. Navy), both public domain.
 * Face-free: ``coffee``, ``rocket``, ``brick``, ``grass``, ``gravel`` from ``skimage.data``. OpenCV's
   ``haarcascade_frontalface_default.xml`` finds no face in any of them at scaleFactor 1.1,
   minNeighbors 5, minSize 30x30 on the full-resolution image (checked with opencv-python-headless
@@ -14,9 +12,8 @@ downloaded and nothing is committed:
   Rescaled to 640x480 or 1280x720, ``grass`` and ``gravel`` do give Haar false positives at those
   settings, so frames are composed on :data:`BACKGROUND_NAMES` (coffee, rocket, brick) only.
 
-Face boxes (:data:`FACE_BOXES`) were drawn by hand on a 2x zoom of each photo: forehead (hair line)
-to chin, cheek to cheek. Haar boxes frame a face a little differently (brows to below the mouth), so
-compare with an IoU threshold (:data:`FACE_MATCH_IOU`), not equality.
+Haar boxes frame a face a little differently from the hand-drawn :data:`FACE_BOXES` (brows to below
+the mouth), so compare with an IoU threshold (:data:`FACE_MATCH_IOU`), not equality.
 
 All images are BGR uint8 (OpenCV's order). Cached originals are read-only; every function that
 builds a frame returns a new, writable array.
@@ -31,28 +28,15 @@ import cv2
 import numpy as np
 
 from emotion_recognition.core.types import Box
-from emotion_recognition.tools.sample import GRACE_HOPPER, photo_bgr
+from emotion_recognition.tools.photos import ASTRONAUT, FACE_BOXES, GRACE_HOPPER, HEAD_CONTEXT, paste_head, photo_bgr
 
-ASTRONAUT = "astronaut"
 FACE_NAMES: tuple[str, ...] = (ASTRONAUT, GRACE_HOPPER)
 FACE_FREE_NAMES: tuple[str, ...] = ("coffee", "rocket", "brick", "grass", "gravel")
 BACKGROUND_NAMES: tuple[str, ...] = ("coffee", "rocket", "brick")
 
-# Hand-checked face boxes in the original photographs (see module docstring).
-FACE_BOXES: dict[str, Box] = {
-    ASTRONAUT: Box(178, 70, 94, 104),
-    GRACE_HOPPER: Box(162, 140, 206, 192),
-}
-ASTRONAUT_FACE_BOX = FACE_BOXES[ASTRONAUT]
-GRACE_HOPPER_FACE_BOX = FACE_BOXES[GRACE_HOPPER]
 
 # A detection "is" a face of the ground truth when their IoU reaches this (Haar framing differs).
 FACE_MATCH_IOU = 0.5
-
-# Context kept around the face when it is cut out for pasting, as a fraction of the face box size on
-# each side: hair, ears and chin stay attached so the face looks like a face to Haar.
-HEAD_CONTEXT = 0.6
-
 
 def photo_gray(name: str) -> np.ndarray:
     """The named photograph as a new grayscale uint8 array."""
@@ -62,15 +46,6 @@ def photo_gray(name: str) -> np.ndarray:
 def face_box(name: str) -> Box:
     """Hand-checked face box of a face photo (pixels of :func:`photo_bgr`)."""
     return FACE_BOXES[name]
-
-
-def scale_box(box: Box, scale: float, dx: float = 0.0, dy: float = 0.0) -> Box:
-    """Scale a box about the origin, then shift it by (dx, dy); coordinates rounded to pixels."""
-    x0 = round(box.x * scale + dx)
-    y0 = round(box.y * scale + dy)
-    x1 = round((box.x + box.width) * scale + dx)
-    y1 = round((box.y + box.height) * scale + dy)
-    return Box(x0, y0, x1 - x0, y1 - y0)
 
 
 def best_iou(box: Box, candidates: Sequence[Box]) -> float:
@@ -92,30 +67,6 @@ def match_faces(expected: Sequence[Box], found: Sequence[Box], threshold: float 
             used_e.add(i)
             used_f.add(j)
     return len(used_e)
-
-
-def head_patch(name: str, face_width: int, mirror: bool = False) -> tuple[np.ndarray, Box]:
-    """Cut the head (face plus :data:`HEAD_CONTEXT`) out of a face photo, scaled so that the face box
-    is ``face_width`` pixels wide, optionally mirrored left-right.
-
-    Returns the new BGR patch and the face box inside it.
-    """
-    image = photo_bgr(name)
-    face = FACE_BOXES[name]
-    mx, my = round(face.width * HEAD_CONTEXT), round(face.height * HEAD_CONTEXT)
-    region = Box(face.x - mx, face.y - my, face.width + 2 * mx, face.height + 2 * my).clamped(
-        image.shape[1], image.shape[0]
-    )
-    crop = image[region.y : region.y + region.height, region.x : region.x + region.width]
-    scale = face_width / face.width
-    size = (max(1, round(region.width * scale)), max(1, round(region.height * scale)))
-    interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
-    patch = cv2.resize(crop, size, interpolation=interpolation)
-    local = scale_box(face, scale, dx=-region.x * scale, dy=-region.y * scale)
-    if mirror:
-        patch = np.ascontiguousarray(patch[:, ::-1])
-        local = Box(patch.shape[1] - local.x - local.width, local.y, local.width, local.height)
-    return patch, local
 
 
 def background_bgr(width: int, height: int, name: str = "coffee") -> np.ndarray:
@@ -143,19 +94,12 @@ class FacePlacement:
 
 
 def paste_face(frame: np.ndarray, placement: FacePlacement) -> Box:
-    """Paste a head patch into ``frame`` (in place) and return the face box in frame pixels.
-
-    The patch is clipped at the frame border; the returned box is clipped too.
-    """
-    patch, local = head_patch(placement.name, placement.face_width, placement.mirror)
-    ox, oy = placement.x - local.x, placement.y - local.y
-    height, width = frame.shape[:2]
-    x0, y0 = max(ox, 0), max(oy, 0)
-    x1, y1 = min(ox + patch.shape[1], width), min(oy + patch.shape[0], height)
-    if x1 <= x0 or y1 <= y0:
-        raise ValueError(f"{placement} lies outside a {width}x{height} frame")
-    frame[y0:y1, x0:x1] = patch[y0 - oy : y1 - oy, x0 - ox : x1 - ox]
-    return Box(placement.x, placement.y, local.width, local.height).clamped(width, height)
+    """Paste a head into ``frame`` (in place, :func:`~emotion_recognition.tools.photos.paste_head`) and
+    return the face box in frame pixels, clipped to the frame."""
+    face = FACE_BOXES[placement.name]
+    face_height = face.height * placement.face_width / face.width
+    return paste_head(frame, placement.name, placement.mirror, placement.x + placement.face_width / 2,
+                      placement.y + face_height / 2, placement.face_width)
 
 
 def compose_frame(

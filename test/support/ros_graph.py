@@ -5,16 +5,14 @@
 :class:`GraphClient` is the test side: its own rclpy context on the test's ROS_DOMAIN_ID, an executor
 spinning in a background thread, inboxes that collect messages, and blocking service calls.
 
-Discovery stays on this machine (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST) and every test module uses
-its own domain id, so parallel runs do not see each other.
+Discovery stays on this machine (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST) and every test module takes
+its own domain id from ``test.conftest.next_ros_domain_id`` (the ``ros_domain_id`` fixture), so tests
+and parallel runs do not see each other.
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -23,6 +21,8 @@ from typing import Any, Callable, Generic, TypeVar
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+from emotion_recognition.tools.process import LoggedProcess, node_command
 
 REPO = Path(__file__).resolve().parents[2]
 PARAMS_FILE = REPO / "config" / "emotion_recognition.yaml"
@@ -51,56 +51,17 @@ def ros_environment(domain_id: int) -> dict[str, str]:
     return env
 
 
-class NodeProcess:
-    """The node running as a separate process (``--ros-args`` with the shipped parameter file)."""
+class NodeProcess(LoggedProcess):
+    """The node running as a separate process (``--ros-args`` with the shipped parameter file), run
+    from ``/`` (the node must not depend on the working directory)."""
 
     def __init__(self, domain_id: int, ros_args: list[str], log_path: Path,
                  params_file: Path = PARAMS_FILE) -> None:
-        self.log_path = log_path
-        self.command = [
-            sys.executable, "-m", "emotion_recognition.ros.node",
-            "--ros-args", "--params-file", str(params_file), *ros_args,
-        ]
-        self._log = open(log_path, "wb")
-        self.started = time.monotonic()
-        self.process = subprocess.Popen(
-            self.command, stdout=self._log, stderr=subprocess.STDOUT, env=ros_environment(domain_id),
-            cwd="/",  # the node must not depend on the working directory
-        )
-
-    @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def log(self) -> str:
-        """Everything the node printed so far."""
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
+        super().__init__(node_command(ros_args, params_file), log_path, env=ros_environment(domain_id), cwd="/")
 
     def wait_for_log(self, text: str, timeout_s: float = ANSWER_TIMEOUT_S) -> str:
         """Wait until ``text`` appears in the log; return the log (AssertionError on timeout)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            log = self.log()
-            if text in log:
-                return log
-            if not self.alive:
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"{text!r} not in the node's log (alive={self.alive}):\n{self.log()}")
-
-    def stop(self) -> int:
-        """SIGINT (what Ctrl-C sends), then SIGKILL if it does not exit; returns the exit code."""
-        if self.alive:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self._log.close()
-        return self.process.returncode
+        return super().wait_for_log(text, timeout_s)
 
 
 class Inbox(Generic[M]):

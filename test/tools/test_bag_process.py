@@ -13,9 +13,13 @@ from emotion_msgs.msg import FaceEmotionArray
 from rclpy.serialization import deserialize_message
 
 from emotion_recognition.spec import EMOTION_LABELS
-from emotion_recognition.tools import bag_process, bagio
-from test.support.bags import IMAGE_TOPIC, read_bag, stamp_ns, write_photo_bag
+from emotion_recognition.ros.messages import stamp_ns
+from emotion_recognition.tools import bag_process, bagio, reporting
+from test.support.bags import IMAGE_TOPIC, read_bag, write_photo_bag
 from test.support.models import ModelFiles
+
+# Each test runs the perception core over whole bags: see the `slow` marker in pyproject.toml.
+pytestmark = pytest.mark.slow
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # A pasted face counts as found when a published box overlaps it this much (Haar frames faces a bit
@@ -70,7 +74,7 @@ def test_output_bag_has_one_result_per_input_image_with_matching_stamps(processe
     assert [(m.timestamp, m.raw) for m in topics[IMAGE_TOPIC]] == [(m.timestamp, m.raw) for m in inputs]
     for topic in (bag_process.EMOTIONS_TOPIC, bag_process.DETECTIONS_TOPIC, annotated_topic):
         stored = topics[topic]
-        assert [stamp_ns(m.msg) for m in stored] == expected_stamps, topic
+        assert [stamp_ns(m.msg.header) for m in stored] == expected_stamps, topic
         assert [m.timestamp for m in stored] == [m.timestamp for m in inputs], topic
         assert all(m.msg.header.frame_id == inputs[0].msg.header.frame_id for m in stored)
 
@@ -118,12 +122,12 @@ def test_csv_rows_match_the_messages(processed: dict) -> None:
     emotions = read_bag(processed["output"] / bag_process.BAG_DIR)[bag_process.EMOTIONS_TOPIC]
     with (processed["output"] / bag_process.CSV_NAME).open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == bag_process.csv_header(EMOTION_LABELS)
+    assert list(rows[0]) == reporting.csv_header(EMOTION_LABELS)
     expected = []
-    first = stamp_ns(emotions[0].msg)
+    first = stamp_ns(emotions[0].msg.header)
     for index, stored in enumerate(emotions):
         for face in stored.msg.faces:
-            expected.append((index, stamp_ns(stored.msg), face))
+            expected.append((index, stamp_ns(stored.msg.header), face))
     assert len(rows) == len(expected) > 0
     for row, (index, stamp, face) in zip(rows, expected):
         assert int(row["frame"]) == index
@@ -239,7 +243,7 @@ def test_interrupted_run_leaves_no_output(tmp_path: Path, monkeypatch: pytest.Mo
     bag = tmp_path / "bag"
     write_photo_bag(bag, "sqlite3", compressed=True)
     calls = {"n": 0}
-    original = bag_process.csv_rows
+    original = reporting.csv_rows
 
     def interrupt_at_frame_5(*args, **kwargs):
         calls["n"] += 1
@@ -247,7 +251,7 @@ def test_interrupted_run_leaves_no_output(tmp_path: Path, monkeypatch: pytest.Mo
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(bag_process, "csv_rows", interrupt_at_frame_5)
+    monkeypatch.setattr(reporting, "csv_rows", interrupt_at_frame_5)
     assert run_cli(model, str(bag), "-o", str(tmp_path / "out")) == 130
     assert leftovers(tmp_path, "out") == []
 
@@ -273,7 +277,7 @@ def test_undecodable_images_are_skipped_with_a_warning(tmp_path: Path, capsys, m
     assert "skipped the image" in captured.err
     assert "3 processed, 1 skipped" in captured.out
     emotions = read_bag(tmp_path / "out" / bag_process.BAG_DIR)[bag_process.EMOTIONS_TOPIC]
-    assert [stamp_ns(m.msg) for m in emotions] == [frames[0], frames[2], frames[3]]
+    assert [stamp_ns(m.msg.header) for m in emotions] == [frames[0], frames[2], frames[3]]
 
 
 def test_a_single_storage_file_is_accepted(tmp_path: Path, model: Path) -> None:

@@ -3,6 +3,7 @@ subprocess, against the real node process; and from a fresh copy of the reposito
 
 from __future__ import annotations
 
+import pytest
 import csv
 import json
 import os
@@ -17,13 +18,14 @@ import cv2
 from emotion_recognition.spec import EMOTION_LABELS
 from emotion_recognition.tools import demo
 from emotion_recognition.tools.sample import SAMPLE_FRAME_COUNT, sample_frames, write_sample_bag
+from test.conftest import next_ros_domain_id
 from test.support.models import ModelFiles
+
+# Each test starts processes (node, DDS peers, builds): see the `slow` marker in pyproject.toml.
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 README_COMMAND = ["scripts/dev-env", "emotion_demo"]
-DEMO_DOMAIN_ID = 73
-FRESH_DOMAIN_ID = 74
-SOURCES_DOMAIN_ID = 75
 # Faces pasted into the built-in sample (every one is found by the node's default detector).
 SAMPLE_FACES = sum(len(f.face_boxes) for f in sample_frames())
 DEMO_TIMEOUT_S = 300
@@ -73,11 +75,12 @@ def test_readme_demo_command_writes_annotated_frames_with_labelled_faces(
     tmp_path: Path, emotion_models: ModelFiles
 ) -> None:
     output = tmp_path / "demo_output"
-    result = run_demo(REPO, DEMO_DOMAIN_ID, emotion_models, "--output", str(output))
+    domain_id = next_ros_domain_id()
+    result = run_demo(REPO, domain_id, emotion_models, "--output", str(output))
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"output: {output}" in result.stdout
     summary = check_output(output, SAMPLE_FRAME_COUNT, min_faces=int(0.95 * SAMPLE_FACES))
-    assert summary["ros_domain_id"] == DEMO_DOMAIN_ID
+    assert summary["ros_domain_id"] == domain_id
     assert "built-in sample" in summary["source"]
     assert [p.name for p in tmp_path.iterdir()] == ["demo_output"]  # no staging folder left
 
@@ -95,14 +98,14 @@ def test_demo_from_a_fresh_copy_of_the_repository(tmp_path: Path, emotion_models
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
     (checkout / ".venv").symlink_to(REPO / ".venv")
-    result = run_demo(checkout, FRESH_DOMAIN_ID, emotion_models)
+    result = run_demo(checkout, next_ros_domain_id(), emotion_models)
     assert result.returncode == 0, result.stdout + result.stderr
     check_output(checkout / "demo_output", SAMPLE_FRAME_COUNT, min_faces=int(0.95 * SAMPLE_FACES))
 
 
 def test_demo_takes_a_users_bag_or_video(tmp_path: Path, emotion_models: ModelFiles) -> None:
     bag = write_sample_bag(tmp_path / "recording", storage="mcap", compressed=True, count=8)
-    result = run_demo(REPO, SOURCES_DOMAIN_ID, emotion_models, "--bag", str(bag),
+    result = run_demo(REPO, next_ros_domain_id(), emotion_models, "--bag", str(bag),
                       "--output", str(tmp_path / "from_bag"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "bag " in check_output(tmp_path / "from_bag", 8, min_faces=8)["source"]
@@ -112,18 +115,18 @@ def test_demo_takes_a_users_bag_or_video(tmp_path: Path, emotion_models: ModelFi
     for frame in sample_frames(6):
         writer.write(frame.image)
     writer.release()
-    result = run_demo(REPO, SOURCES_DOMAIN_ID, emotion_models, "--video", str(video),
+    result = run_demo(REPO, next_ros_domain_id(), emotion_models, "--video", str(video),
                       "--output", str(tmp_path / "from_video"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "video" in check_output(tmp_path / "from_video", 6, min_faces=6)["source"]
 
 
 def test_demo_errors_name_the_problem(tmp_path: Path, emotion_models: ModelFiles) -> None:
-    result = run_demo(REPO, SOURCES_DOMAIN_ID, emotion_models, "--bag", str(tmp_path / "missing"),
+    result = run_demo(REPO, next_ros_domain_id(), emotion_models, "--bag", str(tmp_path / "missing"),
                       "--output", str(tmp_path / "o"))
     assert result.returncode == 1
     assert "bag not found" in result.stderr
-    result = run_demo(REPO, SOURCES_DOMAIN_ID, emotion_models, "--camera", "57", "--output", str(tmp_path / "o"))
+    result = run_demo(REPO, next_ros_domain_id(), emotion_models, "--camera", "57", "--output", str(tmp_path / "o"))
     assert result.returncode == 1
     assert "cannot open camera device 57" in result.stderr
     assert not (tmp_path / "o").exists()
@@ -142,7 +145,7 @@ def test_demo_domain_defaults_to_a_private_random_one() -> None:
 
 def test_ctrl_c_stops_the_demo_and_leaves_no_output(tmp_path: Path, emotion_models: ModelFiles) -> None:
     output = tmp_path / "demo_output"
-    env = dict(os.environ, ROS_DOMAIN_ID=str(SOURCES_DOMAIN_ID), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    env = dict(os.environ, ROS_DOMAIN_ID=str(next_ros_domain_id()), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     log = (tmp_path / "demo.log").open("w+")
     demo_process = subprocess.Popen(
         [*README_COMMAND, "--pace", "recorded", "--rate", "0.1", "--output", str(output), *model_args(emotion_models)],

@@ -19,7 +19,8 @@ from emotion_recognition.tools.sample import (
     sample_frames,
     write_sample_bag,
 )
-from test.support.bags import IMAGE_TOPIC, read_bag, stamp_ns
+from emotion_recognition.ros.messages import stamp_ns
+from test.support.bags import IMAGE_TOPIC, read_bag
 
 FOUND_IOU = 0.4
 
@@ -76,7 +77,7 @@ def test_sample_bag_reopens_with_every_frame(tmp_path: Path, storage: str) -> No
     messages = read_bag(bag)[IMAGE_TOPIC]
     frames = list(sample_frames(12))
     assert [m.timestamp for m in messages] == [f.stamp_ns for f in frames]
-    assert [stamp_ns(m.msg) for m in messages] == [f.stamp_ns for f in frames]
+    assert [stamp_ns(m.msg.header) for m in messages] == [f.stamp_ns for f in frames]
     first = messages[0].msg
     assert (first.encoding, first.height, first.width, first.step) == ("bgr8", 480, 640, 1920)
     assert np.array_equal(first.data.reshape(480, 640, 3), frames[0].image)

@@ -3,7 +3,9 @@ the command-line interface a researcher uses; and the metrics on a hand-made exa
 
 from __future__ import annotations
 
+import csv
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +45,7 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_train_interrupt_resume_export(tiny_data: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     common = ["--data", tiny_data, "--run-dir", run_dir, "--architecture", "compact_fer", "--epochs", "2",
@@ -67,7 +70,7 @@ def test_train_interrupt_resume_export(tiny_data: Path, tmp_path: Path) -> None:
     state = json.loads((run_dir / "state.json").read_text())
     assert state["epoch"] == 2 and state["finished"]
     history = (run_dir / "history.csv").read_text().splitlines()
-    assert [row.split(",")[0] for row in history[1:]] == ["1", "2"]
+    assert [row.split(",")[0] for row in history[1:]] == ["0", "1"]  # Keras' CSVLogger counts from 0
     assert (run_dir / "tensorboard").is_dir()
 
     out = tmp_path / "export"
@@ -137,6 +140,7 @@ def test_train_interrupt_resume_export(tiny_data: Path, tmp_path: Path) -> None:
         assert (tmp_path / "eval" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_export_fails_loudly_when_int8_loses_too_much(tiny_data: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     trained = run_cli("train", "--data", tiny_data, "--run-dir", run_dir, "--architecture", "compact_fer",
@@ -149,6 +153,30 @@ def test_export_fails_loudly_when_int8_loses_too_much(tiny_data: Path, tmp_path:
     assert failed.returncode == 2 and "Traceback" not in failed.stderr
     assert "int8 model loses" in failed.stderr
     assert not (tmp_path / "out" / "emotion_model_int8.tflite").exists()
+
+
+@pytest.mark.slow
+def test_a_run_of_the_previous_training_code_resumes(tiny_data: Path, tmp_path: Path) -> None:
+    """A run directory written before Keras' BackupAndRestore (no backup/; history.csv numbered from 1 in
+    the old column order) continues from last.keras, and its history is kept in the new columns."""
+    run_dir = tmp_path / "run"
+    common = ["--data", tiny_data, "--run-dir", run_dir, "--architecture", "compact_fer", "--epochs", "2",
+              "--batch-size", "16", "--warmup-epochs", "1"]
+    first = run_cli("train", *common, "--max-minutes", "0")
+    assert first.returncode == 0, first.stderr[-3000:]
+    shutil.rmtree(run_dir / "backup")
+    (run_dir / "history.csv").write_text("epoch,loss,accuracy,val_loss,val_accuracy,learning_rate,seconds\n"
+                                         "1,1.93,0.2,1.81,0.25,0.0002,3.1\n")
+    resumed = run_cli("train", *common, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    state = json.loads((run_dir / "state.json").read_text())
+    assert state["epoch"] == 2 and state["finished"] and len(state["epoch_seconds"]) == 2
+    with (run_dir / "history.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["epoch"] for row in rows] == ["0", "1"]
+    assert (rows[0]["val_accuracy"], rows[0]["seconds"], rows[0]["loss"]) == ("0.25", "3.1", "1.93")
+    assert float(rows[1]["seconds"]) > 0 and 0.0 <= float(rows[1]["val_accuracy"]) <= 1.0
+    assert (run_dir / "backup").is_dir()  # from now on resumed by Keras
 
 
 def test_metrics_on_a_hand_made_example() -> None:
@@ -188,6 +216,7 @@ def test_mirror_averaging_averages_a_face_and_its_mirror() -> None:
     np.testing.assert_allclose(np.asarray(wrapped(mirrored)), expected, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_warm_restart_needs_the_same_architecture(tiny_data: Path, tmp_path: Path) -> None:
     import keras
 
@@ -216,6 +245,7 @@ def test_warm_restart_needs_the_same_architecture(tiny_data: Path, tmp_path: Pat
             np.testing.assert_allclose(np.asarray(after, np.float32), before, rtol=1e-2, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_cli_reports_bad_input_in_one_line(tmp_path: Path) -> None:
     """A malformed dataset row and a model without a card end the command with a message, not a traceback."""
     bad_csv = tmp_path / "fer2013.csv"

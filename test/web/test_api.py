@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from emotion_recognition.configuration import build_pipeline, load_parameter_values
+from emotion_recognition.web.server import build_pipeline, load_values
 from emotion_recognition.core.encoded import DEFAULT_MAX_IMAGE_PIXELS
 from emotion_recognition.spec import EMOTION_LABELS
 from emotion_recognition.web.analyzer import ImageAnalyzer
@@ -28,8 +28,8 @@ ANALYZER_WORKERS = 2
 
 @pytest.fixture(scope="module")
 def client(emotion_models: ModelFiles):
-    values = load_parameter_values()
-    pipelines = [build_pipeline(emotion_models.tflite, values=values) for _ in range(ANALYZER_WORKERS)]
+    values = load_values(None)
+    pipelines = [build_pipeline(emotion_models.tflite, values) for _ in range(ANALYZER_WORKERS)]
     analyzer = ImageAnalyzer(pipelines, DEFAULT_MAX_IMAGE_PIXELS)
     app = create_app(WebContext(analyzer, FrameHub(), "test"), max_upload_bytes=TEST_UPLOAD_LIMIT_MB * 2**20)
     return app.test_client()
