@@ -32,8 +32,8 @@ if str(REPO_ROOT) not in sys.path:
 
 import cv2  # noqa: E402
 
-from emotion_recognition.web.server import build_pipeline, load_values  # noqa: E402
 from emotion_recognition.web.analyzer import ImageAnalyzer  # noqa: E402
+from emotion_recognition.web.server import build_pipeline, load_values  # noqa: E402
 
 SERVING = re.compile(r"serving on http://([\d.]+):(\d+)/")
 JPEG_QUALITY = 90

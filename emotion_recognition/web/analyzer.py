@@ -19,6 +19,7 @@ import cv2
 
 from emotion_recognition.core.encoded import DEFAULT_MAX_IMAGE_PIXELS, decode_image
 from emotion_recognition.core.pipeline import EmotionPipeline
+from emotion_recognition.spec import EMOTION_LABELS
 from emotion_recognition.web.results import frame_json
 
 ANNOTATED_JPEG_QUALITY = 90
@@ -28,7 +29,7 @@ class ImageAnalyzer:
     """A pool of independent pipelines for single images.
 
     Attributes:
-        labels: the model's label order (of every probability vector).
+        labels: the label order of every probability vector (``spec.EMOTION_LABELS``).
         model_path: the model file the pipelines run.
         max_image_pixels: images with more pixels are refused before decoding.
     """
@@ -45,7 +46,7 @@ class ImageAnalyzer:
             )
             self._pool.put(pipeline)
         self.workers = len(pipelines)
-        self.labels: tuple[str, ...] = tuple(pipelines[0].classifier.labels)
+        self.labels: tuple[str, ...] = EMOTION_LABELS
         self.model_path = Path(pipelines[0].classifier.path)
         self.max_image_pixels = max_image_pixels
 

@@ -15,13 +15,13 @@ import argparse
 import os
 import signal
 import sys
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from emotion_recognition.core.encoded import DEFAULT_MAX_IMAGE_PIXELS
 from emotion_recognition.resources import shipped_file
 from emotion_recognition.ros import parameters
-from emotion_recognition.core.encoded import DEFAULT_MAX_IMAGE_PIXELS
 from emotion_recognition.web.analyzer import ImageAnalyzer
 from emotion_recognition.web.app import DEFAULT_MAX_UPLOAD_BYTES, WebContext, create_app
 from emotion_recognition.web.hub import FrameHub

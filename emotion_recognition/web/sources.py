@@ -18,6 +18,7 @@ import numpy as np
 
 from emotion_recognition.core.image import InvalidImageError
 from emotion_recognition.core.pipeline import EmotionPipeline
+from emotion_recognition.spec import EMOTION_LABELS
 from emotion_recognition.web.hub import STREAM, FrameHub
 from emotion_recognition.web.results import frame_json
 
@@ -156,7 +157,7 @@ class LocalSource:
         except InvalidImageError as exc:
             self.error = str(exc)
             return
-        answer = frame_json(result, self.pipeline.classifier.labels, with_tracks=True)
+        answer = frame_json(result, EMOTION_LABELS, with_tracks=True)
         answer["stamp"] = time.time()
         self.hub.publish_result(answer)
         if annotated is not None:

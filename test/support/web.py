@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import socket
 import struct
@@ -21,10 +22,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from test.conftest import BackgroundProcess
+from emotion_recognition.tools.process import LoggedProcess
 from test.support.images import ASTRONAUT, photo_bgr
 
 REPO = Path(__file__).resolve().parents[2]
+DEV_ENV = REPO / "scripts" / "dev-env"
 ARTIFACTS = REPO / "test-artifacts"
 START_TIMEOUT_S = 90.0
 SERVING = re.compile(r"serving on http://([\d.]+):(\d+)/")
@@ -70,20 +72,26 @@ class WebServer:
     """``emotion_web`` running in the development environment on a free port of 127.0.0.1."""
 
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
-        self.process = BackgroundProcess(["emotion_web", "--port", "0", *args], env=env, stop_timeout=20.0)
+        # Through scripts/dev-env, so the server gets the environment even when pytest was not started by it.
+        self.process = LoggedProcess(
+            [str(DEV_ENV), "emotion_web", "--port", "0", *args],
+            env=dict(os.environ if env is None else env),
+            cwd=REPO,
+            stop_timeout_s=20.0,
+        )
         self.host, self.port = self._wait_for_address()
 
     def _wait_for_address(self) -> tuple[str, int]:
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
-            match = SERVING.search(self.process.output())
+            match = SERVING.search(self.process.log())
             if match:
                 return match.group(1), int(match.group(2))
-            if self.process.process.poll() is not None:
+            if not self.process.alive:
                 break
             time.sleep(0.1)
         self.process.stop()
-        raise AssertionError(f"emotion_web did not start:\n{self.process.output()}")
+        raise AssertionError(f"emotion_web did not start:\n{self.process.log()}")
 
     @property
     def url(self) -> str:
@@ -143,7 +151,7 @@ class WebServer:
         return self.process.stop()
 
     def output(self) -> str:
-        return self.process.output()
+        return self.process.log()
 
 
 def _close(connection: http.client.HTTPConnection, response: http.client.HTTPResponse | None) -> None:

@@ -13,12 +13,12 @@ import cv2
 import numpy as np
 import pytest
 
-from emotion_recognition.web.server import build_pipeline, load_values
 from emotion_recognition.core.encoded import DEFAULT_MAX_IMAGE_PIXELS
 from emotion_recognition.spec import EMOTION_LABELS
 from emotion_recognition.web.analyzer import ImageAnalyzer
 from emotion_recognition.web.app import WebContext, create_app
 from emotion_recognition.web.hub import FrameHub
+from emotion_recognition.web.server import build_pipeline, load_values
 from test.support.images import ASTRONAUT, face_box
 from test.support.models import ModelFiles
 from test.support.web import TEST_UPLOAD_LIMIT_MB, astronaut_jpeg, encoded, hostile_uploads, multipart

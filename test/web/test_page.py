@@ -13,6 +13,9 @@ from test.support.browser import FACE_LABELS, LEGEND, OVERFLOW, SERIES, STREAM_S
 from test.support.models import ModelFiles
 from test.support.web import ARTIFACTS, WebServer
 
+# Each test starts the server and a browser: see the `slow` marker in pyproject.toml.
+pytestmark = pytest.mark.slow
+
 # Tracks the sample shows in one pass (astronaut walking in; astronaut and Grace Hopper side by side;
 # Grace Hopper stepping up); the chart must hold points of at least this many.
 SAMPLE_TRACKS = 3

@@ -19,7 +19,9 @@ from test.support.node_rig import FACE_FRAME, NodeRig
 from test.support.ros_graph import GraphClient, NodeProcess, model_args, ros_environment
 from test.support.web import ARTIFACTS, WebServer
 
-DOMAIN_ID = 81
+# Three processes (node, web server, browser) and DDS: see the `slow` marker in pyproject.toml.
+pytestmark = pytest.mark.slow
+
 NAMESPACE = "/webcam"
 ANNOTATED = f"{NAMESPACE}/image_annotated"
 FRAME_PERIOD_S = 0.1
@@ -27,10 +29,10 @@ FIRST_STAMP_NS = 100_000 * 1_000_000_000
 
 
 @pytest.fixture(scope="module")
-def rig(tmp_path_factory: pytest.TempPathFactory, emotion_models: ModelFiles):
+def rig(tmp_path_factory: pytest.TempPathFactory, emotion_models: ModelFiles, ros_domain_id: int):
     log_path = tmp_path_factory.mktemp("node") / "node.log"
-    node = NodeProcess(DOMAIN_ID, ["-r", f"__ns:={NAMESPACE}", *model_args(emotion_models)], log_path)
-    client = GraphClient(DOMAIN_ID)
+    node = NodeProcess(ros_domain_id, ["-r", f"__ns:={NAMESPACE}", *model_args(emotion_models)], log_path)
+    client = GraphClient(ros_domain_id)
     try:
         node.wait_for_log("active: subscribed to")
         rig = NodeRig(
@@ -64,7 +66,7 @@ def camera(rig: NodeRig):
 
 
 @pytest.fixture(scope="module")
-def server(rig: NodeRig, camera):
+def server(rig: NodeRig, camera, ros_domain_id: int):
     web = WebServer(
         "--source",
         "ros",
@@ -73,7 +75,7 @@ def server(rig: NodeRig, camera):
         "--ros-args",
         "-r",
         f"__ns:={NAMESPACE}",
-        env=ros_environment(DOMAIN_ID),
+        env=ros_environment(ros_domain_id),
     )
     yield web
     assert web.stop() == 0, web.output()

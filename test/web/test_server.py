@@ -22,6 +22,9 @@ from test.support.web import (
 )
 from test.web.test_api import check_astronaut
 
+# Each test starts the server in its own process: see the `slow` marker in pyproject.toml.
+pytestmark = pytest.mark.slow
+
 MAX_STREAMS = 4
 
 
