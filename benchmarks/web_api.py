@@ -20,7 +20,6 @@ import http.client
 import os
 import re
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -32,11 +31,13 @@ if str(REPO_ROOT) not in sys.path:
 
 import cv2  # noqa: E402
 
+from emotion_recognition.tools.process import LoggedProcess  # noqa: E402
 from emotion_recognition.web.analyzer import ImageAnalyzer  # noqa: E402
 from emotion_recognition.web.server import build_pipeline, load_values  # noqa: E402
 
 SERVING = re.compile(r"serving on http://([\d.]+):(\d+)/")
 JPEG_QUALITY = 90
+START_TIMEOUT_S = 90.0
 
 
 def one_face_jpeg() -> bytes:
@@ -69,7 +70,8 @@ def baseline(data: bytes, count: int, model: str | None) -> list[float]:
     return times
 
 
-def start_server(api_threads: int, model: str | None) -> tuple[subprocess.Popen, int]:
+def start_server(api_threads: int, model: str | None) -> tuple[LoggedProcess, int]:
+    """``emotion_web --source sample`` on a free port of 127.0.0.1: (the process, its port)."""
     command = [
         sys.executable,
         "-m",
@@ -81,19 +83,18 @@ def start_server(api_threads: int, model: str | None) -> tuple[subprocess.Popen,
         "--api-threads",
         str(api_threads),
     ] + (["--model", model] if model else [])
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    process = LoggedProcess(
+        command, env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=REPO_ROOT, stop_timeout_s=20.0
     )
-    for line in process.stdout:  # type: ignore[union-attr]
-        match = SERVING.search(line)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline and process.alive:
+        match = SERVING.search(process.log())
         if match:
             return process, int(match.group(2))
-    raise RuntimeError(f"the server did not start (exit status {process.wait()})")
+        time.sleep(0.1)
+    tail = process.log_tail()
+    process.close()
+    raise RuntimeError(f"the server did not start (exit status {process.returncode}):\n{tail}")
 
 
 def client_loop(port: int, data: bytes, until: float, latencies: list[float], errors: list[str]) -> None:
@@ -171,8 +172,7 @@ def main() -> int:
                 + (f" | {len(errors)} ERRORS: {errors[0]}" if errors else "")
             )
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        process.close()
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     return 0
 
