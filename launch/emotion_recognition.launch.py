@@ -10,6 +10,12 @@ and ``<namespace>/image_annotated`` (see the README's "Node" section).
 
 The node is a lifecycle node; its ``autostart`` parameter (true in the shipped parameter file)
 configures and activates it on start. Set ``autostart:=false`` to leave that to a lifecycle manager.
+``use_sim_time:=true`` for replaying a bag (``ros2 bag play --clock``).
+
+The camera driver started with ``start_camera:=true`` gets the shipped large-image Fast DDS profile
+(``camera_dds_profile``): without it, most 640x480 frames never reach the node (README "Large images
+over Fast DDS"). ``start_camera`` / ``start_rviz`` need the v4l2_camera / rviz2 package; when it is
+missing, the launch fails before anything is started.
 """
 
 from __future__ import annotations
@@ -17,9 +23,10 @@ from __future__ import annotations
 import os
 import tempfile
 
-from ament_index_python.packages import get_package_share_directory
+from ament_index_python.packages import PackageNotFoundError, get_package_prefix, get_package_share_directory
 from launch import LaunchContext, LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler
+from launch.event_handlers import OnShutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
 
@@ -28,6 +35,9 @@ EXECUTABLE = "emotion_recognition_node"
 NODE_NAME = "emotion_recognition"
 # The topic the shipped RViz configuration displays (rewritten for a namespaced instance).
 RVIZ_IMAGE_TOPIC = "/image_annotated"
+# Optional packages: (launch argument, package, executable).
+CAMERA = ("start_camera", "v4l2_camera", "v4l2_camera_node")
+RVIZ = ("start_rviz", "rviz2", "rviz2")
 
 
 def _is_true(value: str) -> bool:
@@ -55,22 +65,50 @@ def _rviz_config_for(namespace: str, template_path: str) -> str:
     return path
 
 
+def _check_optional_packages(wanted: list[tuple[str, str, str]]) -> None:
+    """Fail the launch, before anything starts, when an optional package asked for is not installed."""
+    missing = []
+    for argument, package, _ in wanted:
+        try:
+            get_package_prefix(package)
+        except PackageNotFoundError:
+            distro = os.environ.get("ROS_DISTRO", "<distro>")
+            missing.append(
+                f"{argument}:=true needs the package {package}, which is not installed "
+                f"(sudo apt install ros-{distro}-{package.replace('_', '-')})"
+            )
+    if missing:
+        raise RuntimeError("; ".join(missing) + ". Nothing was started.")
+
+
+def _remove_on_shutdown(path: str) -> RegisterEventHandler:
+    """Delete the temporary file ``path`` when the launch ends."""
+
+    def remove(*_: object) -> None:
+        if os.path.exists(path):
+            os.unlink(path)
+
+    return RegisterEventHandler(OnShutdown(on_shutdown=remove))
+
+
 def _launch_setup(context: LaunchContext) -> list:
     def arg(name: str) -> str:
         return LaunchConfiguration(name).perform(context)
 
+    optional = [option for option in (CAMERA, RVIZ) if _is_true(arg(option[0]))]
+    _check_optional_packages(optional)
     namespace = arg("namespace").strip("/")
     image_topic = arg("image_topic")
+    use_sim_time = _is_true(arg("use_sim_time"))
     parameters: list = [arg("params_file")]
-    overrides = {}
+    overrides: dict = {"use_sim_time": use_sim_time}
     if arg("model_path"):
         overrides["model_path"] = arg("model_path")
     if arg("use_compressed"):
         overrides["use_compressed"] = _is_true(arg("use_compressed"))
     if arg("autostart"):
         overrides["autostart"] = _is_true(arg("autostart"))
-    if overrides:
-        parameters.append(overrides)
+    parameters.append(overrides)
 
     actions = [
         LifecycleNode(
@@ -86,26 +124,33 @@ def _launch_setup(context: LaunchContext) -> list:
             emulate_tty=True,
         )
     ]
-    if _is_true(arg("start_camera")):
+    if CAMERA in optional:
+        profile = arg("camera_dds_profile")
         actions.append(
             Node(
-                package="v4l2_camera",
-                executable="v4l2_camera_node",
+                package=CAMERA[1],
+                executable=CAMERA[2],
                 name="camera",
                 namespace=namespace,
                 parameters=[{"video_device": arg("video_device"), "image_size": [640, 480]}],
                 remappings=[("image_raw", image_topic)],
+                # The publisher's Fast DDS segment and buffers decide whether large frames arrive.
+                additional_env={"FASTDDS_DEFAULT_PROFILES_FILE": profile} if profile else None,
                 output="screen",
             )
         )
-    if _is_true(arg("start_rviz")):
+    if RVIZ in optional:
+        rviz_config = _rviz_config_for(namespace, arg("rviz_config"))
+        if rviz_config != arg("rviz_config"):
+            actions.append(_remove_on_shutdown(rviz_config))
         actions.append(
             Node(
-                package="rviz2",
-                executable="rviz2",
+                package=RVIZ[1],
+                executable=RVIZ[2],
                 name="rviz",
                 namespace=namespace,
-                arguments=["-d", _rviz_config_for(namespace, arg("rviz_config"))],
+                arguments=["-d", rviz_config],
+                parameters=[{"use_sim_time": use_sim_time}],
                 output="screen",
             )
         )
@@ -114,7 +159,7 @@ def _launch_setup(context: LaunchContext) -> list:
 
 def generate_launch_description() -> LaunchDescription:
     """Arguments: namespace, image_topic, params_file, model_path, use_compressed, autostart,
-    start_camera, video_device, start_rviz, rviz_config, log_level."""
+    use_sim_time, start_camera, video_device, camera_dds_profile, start_rviz, rviz_config, log_level."""
     share = get_package_share_directory(PACKAGE)
     return LaunchDescription(
         [
@@ -139,8 +184,17 @@ def generate_launch_description() -> LaunchDescription:
             DeclareLaunchArgument(
                 "autostart", default_value="", description="true/false overrides the params file; empty keeps it."
             ),
+            DeclareLaunchArgument(
+                "use_sim_time", default_value="false", description="Use /clock (replaying a bag with --clock)."
+            ),
             DeclareLaunchArgument("start_camera", default_value="false", description="Also start v4l2_camera."),
             DeclareLaunchArgument("video_device", default_value="/dev/video0", description="v4l2 device of the camera."),
+            DeclareLaunchArgument(
+                "camera_dds_profile",
+                default_value=os.path.join(share, "config", "fastdds_large_images.xml"),
+                description="Fast DDS profile (FASTDDS_DEFAULT_PROFILES_FILE) of the camera started here; "
+                "empty: the environment's.",
+            ),
             DeclareLaunchArgument("start_rviz", default_value="false", description="Also start RViz showing image_annotated."),
             DeclareLaunchArgument(
                 "rviz_config",

@@ -36,7 +36,6 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from rclpy.serialization import serialize_message
 from std_msgs.msg import Header
-from tqdm import tqdm
 
 from emotion_recognition.core.image import InvalidImageError
 from emotion_recognition.ros.image_conversion import (
@@ -45,7 +44,7 @@ from emotion_recognition.ros.image_conversion import (
     image_msg_to_array,
 )
 from emotion_recognition.ros.messages import to_detection_array, to_face_emotion_array
-from emotion_recognition.tools import bagio
+from emotion_recognition.tools import bagio, optional
 
 # Topic names in the output bag: the node's output topic names (see emotion_recognition/ros/).
 EMOTIONS_TOPIC = "/emotions"
@@ -473,6 +472,7 @@ def _run(bag, image_topic, pipeline, labels, open_output, table, summary, progre
     reader_thread, writer_thread = _Stage("bag_reader", read, stop), _Stage("bag_writer", write, stop)
     # tqdm: disable=None shows the bar only on a terminal.
     disable = None if progress is None else not progress
+    tqdm = optional.require("tqdm", "emotion_bag_process").tqdm
     bar = tqdm(total=image_topic.message_count, unit="frame", desc="processing", leave=False, disable=disable)
     started = time.perf_counter()
     started_cpu = time.process_time()
@@ -558,11 +558,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     def warn(text: str) -> None:
         print(text, file=sys.stderr)
     try:
+        optional.require_all(("tqdm", "matplotlib"), "emotion_bag_process")
         summary = process_bag(
             bag, output, topic=args.topic, storage=args.storage, model=args.model, params_file=args.params_file,
             overwrite=args.overwrite, progress=False if args.no_progress else None, log=warn,
         )
-    except (bagio.BagError, FileExistsError, FileNotFoundError, ValueError) as exc:
+    except (bagio.BagError, FileExistsError, FileNotFoundError, ValueError,
+            optional.MissingDependencyError) as exc:
         print(f"emotion_bag_process: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -42,6 +42,7 @@ import cv2
 import numpy as np
 
 from emotion_recognition.resources import shipped_file
+from emotion_recognition.tools.optional import MissingDependencyError
 
 # Domain IDs the demo picks from when ROS_DOMAIN_ID is not set: valid on Linux, outside the ports of
 # the ephemeral range and away from 0 (everyone's default) and the test suites' ranges.
@@ -488,7 +489,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         summary = run_demo(args)
-    except DemoError as exc:
+    except (DemoError, MissingDependencyError) as exc:
         print(f"emotion_demo: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from emotion_recognition.core.types import Box
+from emotion_recognition.tools import optional
 
 SAMPLE_WIDTH: int = 640
 SAMPLE_HEIGHT: int = 480
@@ -99,6 +100,7 @@ def photo_bgr(name: str) -> np.ndarray:
     """A public-domain photograph (``GRACE_HOPPER``, or a scikit-image ``skimage.data`` name such as
     ``"astronaut"``) as a read-only BGR uint8 array (cached)."""
     if name == GRACE_HOPPER:
+        optional.require("matplotlib", "the built-in sample")
         import matplotlib.cbook
 
         path = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
@@ -106,6 +108,7 @@ def photo_bgr(name: str) -> np.ndarray:
         if image is None:
             raise FileNotFoundError(f"matplotlib's sample photograph is missing: {path}")
     else:
+        optional.require("skimage", "the built-in sample")
         import skimage.data
 
         loader = getattr(skimage.data, name, None)

@@ -24,14 +24,22 @@ builds a frame returns a new, writable array.
 
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import cv2
 import numpy as np
 
 from emotion_recognition.core.types import Box
-from emotion_recognition.tools.sample import GRACE_HOPPER, photo_bgr
+from emotion_recognition.tools import sample
+from emotion_recognition.tools.sample import GRACE_HOPPER
+
+# The distribution-like environment (scripts/distro-env) has neither scikit-image nor matplotlib:
+# scripts/setup-env copies the photographs out of their pinned wheels into this folder instead.
+PHOTO_DIR_VARIABLE = "EMOTION_TEST_PHOTO_DIR"
 
 ASTRONAUT = "astronaut"
 FACE_NAMES: tuple[str, ...] = (ASTRONAUT, GRACE_HOPPER)
@@ -52,6 +60,24 @@ FACE_MATCH_IOU = 0.5
 # Context kept around the face when it is cut out for pasting, as a fraction of the face box size on
 # each side: hair, ears and chin stay attached so the face looks like a face to Haar.
 HEAD_CONTEXT = 0.6
+
+
+@functools.lru_cache(maxsize=None)
+def photo_bgr(name: str) -> np.ndarray:
+    """The named photograph as a read-only BGR uint8 array: from the installed scikit-image /
+    matplotlib (``emotion_recognition.tools.sample.photo_bgr``), or, when ``EMOTION_TEST_PHOTO_DIR``
+    is set, from the same files copied out of their wheels (``<name>.png`` / ``.jpg``)."""
+    folder = os.environ.get(PHOTO_DIR_VARIABLE)
+    if not folder:
+        return sample.photo_bgr(name)
+    candidates = [Path(folder) / f"{name}{suffix}" for suffix in (".png", ".jpg")]
+    path = next((c for c in candidates if c.is_file()), None)
+    if path is None:
+        raise FileNotFoundError(f"photo {name!r} not in {folder} ({PHOTO_DIR_VARIABLE}); run scripts/setup-env")
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # gray photos become 3-channel, as in sample.py
+    image = np.ascontiguousarray(image)
+    image.setflags(write=False)
+    return image
 
 
 def photo_gray(name: str) -> np.ndarray:
