@@ -46,10 +46,27 @@ def _raw_for(encoding: str) -> np.ndarray:
     if encoding == "mono16":
         return cv2.cvtColor(BGR, cv2.COLOR_BGR2GRAY).astype(np.uint16) * 257
     if encoding == "yuv422":
-        return cv2.cvtColor(BGR, cv2.COLOR_BGR2YUV_UYVY)
+        return _bgr_to_yuv422(BGR, "uyvy")
     if encoding == "yuv422_yuy2":
-        return cv2.cvtColor(BGR, cv2.COLOR_BGR2YUV_YUY2)
+        return _bgr_to_yuv422(BGR, "yuy2")
     raise AssertionError(encoding)
+
+
+def _bgr_to_yuv422(bgr: np.ndarray, order: str) -> np.ndarray:
+    """Packed 4:2:2 (2 channels) of an even-width BGR image: OpenCV's encoder where it has one (4.7+);
+    the distribution's OpenCV 4.6 only decodes 4:2:2, so there it is packed here from BGR -> YUV."""
+    code = getattr(cv2, "COLOR_BGR2YUV_UYVY" if order == "uyvy" else "COLOR_BGR2YUV_YUY2", None)
+    if code is not None:
+        return cv2.cvtColor(bgr, code)
+    yuv = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV).astype(np.uint16)
+    y, u, v = yuv[..., 0], yuv[..., 1], yuv[..., 2]
+    u_pair = ((u[:, 0::2] + u[:, 1::2] + 1) // 2).astype(np.uint8)
+    v_pair = ((v[:, 0::2] + v[:, 1::2] + 1) // 2).astype(np.uint8)
+    packed = np.empty(bgr.shape[:2] + (2,), np.uint8)
+    chroma, luma = (0, 1) if order == "uyvy" else (1, 0)
+    packed[:, 0::2, chroma], packed[:, 1::2, chroma] = u_pair, v_pair
+    packed[..., luma] = y
+    return packed
 
 
 # encoding -> (channel order handed to the core, expected array computed with OpenCV)
@@ -92,8 +109,8 @@ def test_yuv_byte_orders_give_the_right_colours() -> None:
     """UYVY and YUYV are not swapped: a red square stays red in both."""
     red = np.zeros((8, 8, 3), np.uint8)
     red[..., 2] = 255
-    for encoding, code in (("yuv422", cv2.COLOR_BGR2YUV_UYVY), ("yuv422_yuy2", cv2.COLOR_BGR2YUV_YUY2)):
-        array, order = image_msg_to_array(array_to_image_msg(cv2.cvtColor(red, code), encoding))
+    for encoding, packing in (("yuv422", "uyvy"), ("yuv422_yuy2", "yuy2")):
+        array, order = image_msg_to_array(array_to_image_msg(_bgr_to_yuv422(red, packing), encoding))
         assert order == "bgr"
         blue, green, r = array[4, 4].astype(int)
         assert r > 200 and blue < 60 and green < 60, (encoding, array[4, 4])

@@ -36,7 +36,8 @@ class _Process:
                                         env=ros_environment(domain_id), cwd="/")
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def stop(self) -> int:
