@@ -24,7 +24,7 @@ from emotion_recognition.ros.image_conversion import (
     compressed_msg_to_array,
     image_msg_to_array,
 )
-from test.support.images import ASTRONAUT, photo_bgr
+from test.support.images import ASTRONAUT, bgr_to_yuv422, photo_bgr
 
 # An odd-sized crop of the real photograph so that sizes cannot hide behind symmetric shapes.
 BGR = np.ascontiguousarray(photo_bgr(ASTRONAUT)[40:280, 100:420])  # 240 x 320
@@ -46,27 +46,10 @@ def _raw_for(encoding: str) -> np.ndarray:
     if encoding == "mono16":
         return cv2.cvtColor(BGR, cv2.COLOR_BGR2GRAY).astype(np.uint16) * 257
     if encoding == "yuv422":
-        return _bgr_to_yuv422(BGR, "uyvy")
+        return bgr_to_yuv422(BGR, "uyvy")
     if encoding == "yuv422_yuy2":
-        return _bgr_to_yuv422(BGR, "yuy2")
+        return bgr_to_yuv422(BGR, "yuy2")
     raise AssertionError(encoding)
-
-
-def _bgr_to_yuv422(bgr: np.ndarray, order: str) -> np.ndarray:
-    """Packed 4:2:2 (2 channels) of an even-width BGR image: OpenCV's encoder where it has one (4.7+);
-    the distribution's OpenCV 4.6 only decodes 4:2:2, so there it is packed here from BGR -> YUV."""
-    code = getattr(cv2, "COLOR_BGR2YUV_UYVY" if order == "uyvy" else "COLOR_BGR2YUV_YUY2", None)
-    if code is not None:
-        return cv2.cvtColor(bgr, code)
-    yuv = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV).astype(np.uint16)
-    y, u, v = yuv[..., 0], yuv[..., 1], yuv[..., 2]
-    u_pair = ((u[:, 0::2] + u[:, 1::2] + 1) // 2).astype(np.uint8)
-    v_pair = ((v[:, 0::2] + v[:, 1::2] + 1) // 2).astype(np.uint8)
-    packed = np.empty(bgr.shape[:2] + (2,), np.uint8)
-    chroma, luma = (0, 1) if order == "uyvy" else (1, 0)
-    packed[:, 0::2, chroma], packed[:, 1::2, chroma] = u_pair, v_pair
-    packed[..., luma] = y
-    return packed
 
 
 # encoding -> (channel order handed to the core, expected array computed with OpenCV)
@@ -110,7 +93,7 @@ def test_yuv_byte_orders_give_the_right_colours() -> None:
     red = np.zeros((8, 8, 3), np.uint8)
     red[..., 2] = 255
     for encoding, packing in (("yuv422", "uyvy"), ("yuv422_yuy2", "yuy2")):
-        array, order = image_msg_to_array(array_to_image_msg(_bgr_to_yuv422(red, packing), encoding))
+        array, order = image_msg_to_array(array_to_image_msg(bgr_to_yuv422(red, packing), encoding))
         assert order == "bgr"
         blue, green, r = array[4, 4].astype(int)
         assert r > 200 and blue < 60 and green < 60, (encoding, array[4, 4])
