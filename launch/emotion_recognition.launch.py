@@ -135,7 +135,7 @@ def _launch_setup(context: LaunchContext) -> list:
                 parameters=[{"video_device": arg("video_device"), "image_size": [640, 480]}],
                 remappings=[("image_raw", image_topic)],
                 # The publisher's Fast DDS segment and buffers decide whether large frames arrive.
-                additional_env={"FASTDDS_DEFAULT_PROFILES_FILE": profile} if profile else None,
+                additional_env=None if profile.lower() in ("", "none") else {"FASTDDS_DEFAULT_PROFILES_FILE": profile},
                 output="screen",
             )
         )
@@ -193,7 +193,7 @@ def generate_launch_description() -> LaunchDescription:
                 "camera_dds_profile",
                 default_value=os.path.join(share, "config", "fastdds_large_images.xml"),
                 description="Fast DDS profile (FASTDDS_DEFAULT_PROFILES_FILE) of the camera started here; "
-                "empty: the environment's.",
+                "none: the environment's.",
             ),
             DeclareLaunchArgument("start_rviz", default_value="false", description="Also start RViz showing image_annotated."),
             DeclareLaunchArgument(

@@ -18,7 +18,9 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pytest
+from emotion_msgs.msg import FaceEmotionArray
 from lifecycle_msgs.msg import Transition
 from rcl_interfaces.srv import GetParameters
 
@@ -255,6 +257,80 @@ def test_a_missing_optional_package_fails_before_anything_starts(
     assert "process started" not in log and "Traceback" not in log, log
     assert launch.wait_until_gone(timeout_s=5.0) == []
     assert list(temp.iterdir()) == []
+
+
+# A stand-in for the v4l2_camera package (not installable here): an executable in an ament prefix of
+# its own, found by launch as the real one would be. It reports the Fast DDS profile it was given and
+# publishes 30 real 640x480 rgb8 frames (921,600 bytes each, more than Fast DDS's default 512 KiB
+# shared-memory segment) on image_raw, which the launch file remaps to image_topic.
+STAND_IN_CAMERA = """
+import os, sys, time
+import numpy as np
+import rclpy
+from sensor_msgs.msg import Image
+
+rclpy.init(args=sys.argv)
+node = rclpy.create_node("camera", automatically_declare_parameters_from_overrides=True)
+print("stand-in camera profile:", os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE", "<none>"), flush=True)
+frame = np.load(os.environ["STAND_IN_CAMERA_FRAME"])
+publisher = node.create_publisher(Image, "image_raw", 10)
+while publisher.get_subscription_count() == 0 or not os.path.exists(os.environ["STAND_IN_CAMERA_GO"]):
+    time.sleep(0.05)  # the node's subscription, and the test's, are ready
+time.sleep(1.0)
+for sec in range(1, 31):
+    msg = Image(height=frame.shape[0], width=frame.shape[1], encoding="rgb8", step=frame.shape[1] * 3)
+    msg.header.stamp.sec, msg.header.frame_id = sec, "camera"
+    msg.data = frame.tobytes()
+    publisher.publish(msg)
+    time.sleep(0.2)
+print("stand-in camera sent 30 frames", flush=True)
+rclpy.spin(node)
+"""
+
+
+def _stand_in_camera(tmp_path: Path) -> dict[str, str]:
+    """Install the stand-in camera into an ament prefix below ``tmp_path``; the environment for it."""
+    import cv2
+
+    from test.support.images import multi_face_frame
+
+    prefix = tmp_path / "camera_prefix"
+    index = prefix / "share" / "ament_index" / "resource_index" / "packages"
+    index.mkdir(parents=True)
+    (index / "v4l2_camera").write_text("", encoding="utf-8")
+    executable = prefix / "lib" / "v4l2_camera" / "v4l2_camera_node"
+    executable.parent.mkdir(parents=True)
+    executable.write_text(f"#!{sys.executable}\n{STAND_IN_CAMERA}", encoding="utf-8")
+    executable.chmod(0o755)
+    frame, _ = multi_face_frame(640, 480, 1)
+    np.save(tmp_path / "frame.npy", cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    return {
+        "AMENT_PREFIX_PATH": os.pathsep.join([str(prefix), os.environ.get("AMENT_PREFIX_PATH", "")]),
+        "STAND_IN_CAMERA_FRAME": str(tmp_path / "frame.npy"),
+        "STAND_IN_CAMERA_GO": str(tmp_path / "go"),
+    }
+
+
+def test_the_camera_gets_the_large_image_profile_and_every_640x480_frame_is_answered(
+    start_launch, emotion_models, tmp_path
+) -> None:
+    launch = start_launch("start_camera:=true", env=_stand_in_camera(tmp_path))
+    client = start_launch.client()
+    emotions = client.subscribe(FaceEmotionArray, "/emotions")
+    client.wait_until(lambda: emotions.subscription.get_publisher_count() == 1, "the node's emotions")
+    time.sleep(1.0)  # the node's side of the match
+    (tmp_path / "go").touch()
+    launch.wait_for_log("stand-in camera sent 30 frames", timeout_s=120)
+    log = launch.log()
+    assert "stand-in camera profile: " in log and log.split("stand-in camera profile: ")[1].split()[0].endswith(
+        "share/emotion_recognition/config/fastdds_large_images.xml"
+    ), log
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len({m.header.stamp.sec for m in emotions.messages}) < 30:
+        time.sleep(0.1)
+    answered = sorted({m.header.stamp.sec for m in emotions.messages if 1 <= m.header.stamp.sec <= 30})
+    assert answered == list(range(1, 31)), f"answered {len(answered)} of 30: {answered}\n{launch.log()}"
+    assert all(len(m.faces) == 1 for m in emotions.messages if 1 <= m.header.stamp.sec <= 30)
 
 
 def test_rviz_config_shows_the_annotated_image_topic() -> None:
