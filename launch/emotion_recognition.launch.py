@@ -126,6 +126,7 @@ def _launch_setup(context: LaunchContext) -> list:
     ]
     if CAMERA in optional:
         profile = arg("camera_dds_profile")
+        dds_env = None if profile.lower() in ("", "none") else {"FASTDDS_DEFAULT_PROFILES_FILE": profile}
         actions.append(
             Node(
                 package=CAMERA[1],
@@ -135,7 +136,7 @@ def _launch_setup(context: LaunchContext) -> list:
                 parameters=[{"video_device": arg("video_device"), "image_size": [640, 480]}],
                 remappings=[("image_raw", image_topic)],
                 # The publisher's Fast DDS segment and buffers decide whether large frames arrive.
-                additional_env=None if profile.lower() in ("", "none") else {"FASTDDS_DEFAULT_PROFILES_FILE": profile},
+                additional_env=dds_env,
                 output="screen",
             )
         )
@@ -185,7 +186,7 @@ def generate_launch_description() -> LaunchDescription:
                 "autostart", default_value="", description="true/false overrides the params file; empty keeps it."
             ),
             DeclareLaunchArgument(
-                "use_sim_time", default_value="false", description="Use /clock (replaying a bag with --clock)."
+                "use_sim_time", default_value="false", description="Use /clock (bag replay with --clock)."
             ),
             DeclareLaunchArgument("start_camera", default_value="false", description="Also start v4l2_camera."),
             DeclareLaunchArgument("video_device", default_value="/dev/video0", description="v4l2 device of the camera."),

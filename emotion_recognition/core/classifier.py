@@ -220,7 +220,8 @@ class _KerasRunner:
         except ImportError as error:
             raise ModelLoadError(
                 f"{path}: a .keras model needs Keras and TensorFlow, which are not installed "
-                "(pip install tensorflow-cpu keras); or use the .tflite model, which needs only ai-edge-litert"
+                "(pip install tensorflow-cpu keras); or use the .tflite model, which needs only "
+                "ai-edge-litert"
             ) from error
         try:
             model = keras.saving.load_model(path, compile=False)

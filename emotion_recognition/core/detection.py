@@ -42,8 +42,9 @@ NEAR_SCALE_FACTOR = 1.1
 
 
 def default_cascade_path() -> str:
-    """Path of ``haarcascade_frontalface_default.xml`` as :func:`~emotion_recognition.core.cascade.find_cascade`
-    finds it (cv2.data, then the distribution's opencv-data); CascadeNotFoundError when absent."""
+    """Path of ``haarcascade_frontalface_default.xml`` as
+    :func:`~emotion_recognition.core.cascade.find_cascade` finds it (cv2.data, then the distribution's
+    opencv-data); CascadeNotFoundError when absent."""
     return find_cascade()
 
 

@@ -82,7 +82,8 @@ def test_install_hint_follows_where_opencv_comes_from() -> None:
     wheel_cv2 = "/home/me/.venv/lib/python3.11/site-packages/cv2/__init__.py"
     assert install_hint(distro_cv2, DEBIAN) == "sudo apt install opencv-data"
     assert install_hint(distro_cv2, UBUNTU) == "sudo apt install opencv-data"
-    assert "opencv-data" in install_hint("/usr/lib64/python3.12/site-packages/cv2/__init__.py", {"ID": "fedora"})
+    fedora_cv2 = "/usr/lib64/python3.12/site-packages/cv2/__init__.py"
+    assert "opencv-data" in install_hint(fedora_cv2, {"ID": "fedora"})
     assert install_hint(wheel_cv2, DEBIAN) == "pip install 'opencv-python-headless>=4,<5'"
 
 
@@ -96,7 +97,7 @@ def test_an_explicit_cascade_path_is_used(tmp_path: Path) -> None:
 
 def test_a_missing_explicit_cascade_path_is_a_clear_error(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.xml"
-    with pytest.raises(CascadeNotFoundError, match=r"nowhere\.xml' \(detector\.cascade_path\) does not exist"):
+    with pytest.raises(CascadeNotFoundError, match=r"nowhere\.xml' \(detector\.cascade_path\) does not"):
         FaceDetector(DetectorSettings(cascade_path=str(missing)))
 
 

@@ -65,7 +65,9 @@ def test_backend_follows_the_file(litert: EmotionClassifier, keras_model: Emotio
 def test_output_is_one_probability_vector_per_face(
     backend: str, request: pytest.FixtureRequest, real_faces: np.ndarray
 ) -> None:
-    classifier: EmotionClassifier = request.getfixturevalue("litert" if backend == "litert" else "keras_model")
+    classifier: EmotionClassifier = request.getfixturevalue(
+        "litert" if backend == "litert" else "keras_model"
+    )
     out = classifier.predict(real_faces)
     assert out.shape == (len(real_faces), NUM_EMOTIONS) and out.dtype == np.float32
     np.testing.assert_allclose(out.sum(axis=1), 1.0, atol=0.02)
@@ -76,7 +78,9 @@ def test_output_is_one_probability_vector_per_face(
 def test_batched_output_equals_per_face_calls(
     backend: str, request: pytest.FixtureRequest, real_faces: np.ndarray
 ) -> None:
-    classifier: EmotionClassifier = request.getfixturevalue("litert" if backend == "litert" else "keras_model")
+    classifier: EmotionClassifier = request.getfixturevalue(
+        "litert" if backend == "litert" else "keras_model"
+    )
     batched = classifier.predict(real_faces)
     single = np.concatenate([classifier.predict(real_faces[i : i + 1]) for i in range(len(real_faces))])
     np.testing.assert_allclose(batched, single, atol=1e-5)
@@ -165,7 +169,8 @@ def test_a_keras_model_without_keras_is_a_clear_error(emotion_models: ModelFiles
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          cwd=REPO_ROOT, env=dict(os.environ))
     assert run.returncode == 0, run.stderr
-    assert f"ERROR {emotion_models.keras}: a .keras model needs Keras and TensorFlow" in run.stdout, run.stdout
+    expected = f"ERROR {emotion_models.keras}: a .keras model needs Keras and TensorFlow"
+    assert expected in run.stdout, run.stdout
     assert "use the .tflite model" in run.stdout
 
 

@@ -138,7 +138,8 @@ def start_launch(ros_domain: int, tmp_path: Path, emotion_models: ModelFiles) ->
 
 def _rig(start_launch, launch: LaunchProcess, models: ModelFiles, namespace: str, image_topic: str,
          compressed: bool = False) -> NodeRig:
-    return NodeRig(launch, start_launch.client(), models, namespace, image_topic, compressed)  # type: ignore[arg-type]
+    client = start_launch.client()
+    return NodeRig(launch, client, models, namespace, image_topic, compressed)  # type: ignore[arg-type]
 
 
 def _assert_answers_the_face(rig: NodeRig) -> None:
@@ -157,7 +158,8 @@ def test_defaults_with_the_shipped_parameter_file_answer_a_face(start_launch, em
     _assert_answers_the_face(rig)
     assert rig.lifecycle_state() == "active"
     log = launch.log()
-    assert "emotion_recognition_node" in log and "process started" in log and "active: subscribed to /image_raw" in log
+    assert "emotion_recognition_node" in log and "process started" in log
+    assert "active: subscribed to /image_raw" in log
 
 
 def test_namespace_and_a_relative_image_topic_are_remapped(start_launch, emotion_models) -> None:
@@ -183,13 +185,13 @@ def test_autostart_false_waits_for_a_lifecycle_manager(start_launch, emotion_mod
     assert rig.lifecycle_state() == "unconfigured"
     assert rig.change_state(Transition.TRANSITION_CONFIGURE) is True
     # Lifecycle publishers: the outputs exist from configure on, before activate.
-    rig.client.wait_until(lambda: rig.emotions.subscription.get_publisher_count() == 1, "emotions while inactive")
+    rig.client.wait_until(lambda: rig.emotions.subscription.get_publisher_count() == 1, "inactive emotions")
     assert rig.images.get_subscription_count() == 0 and rig.emotions.messages == []
     assert rig.change_state(Transition.TRANSITION_ACTIVATE) is True
     _assert_answers_the_face(rig)
 
 
-def test_a_missing_model_path_fails_configure_and_a_corrected_one_answers(start_launch, emotion_models) -> None:
+def test_a_missing_model_path_fails_configure_and_a_corrected_one_answers(start_launch, emotion_models):
     missing = "/nonexistent/emotion_model_int8.tflite"
     launch = start_launch(f"model_path:={missing}", model=False)
     log = launch.wait_for_log("configure failed")
@@ -252,7 +254,8 @@ def test_a_missing_optional_package_fails_before_anything_starts(
     log = launch.log()
     assert status != 0, log
     errors = [line for line in log.splitlines() if "needs the package" in line]
-    assert len(errors) == 1 and package in errors[0] and f"ros-<distro>-{package.replace('_', '-')}" in errors[0], log
+    assert len(errors) == 1, log
+    assert package in errors[0] and f"ros-<distro>-{package.replace('_', '-')}" in errors[0], log
     assert "Nothing was started" in errors[0]
     assert "process started" not in log and "Traceback" not in log, log
     assert launch.wait_until_gone(timeout_s=5.0) == []
@@ -322,9 +325,8 @@ def test_the_camera_gets_the_large_image_profile_and_every_640x480_frame_is_answ
     (tmp_path / "go").touch()
     launch.wait_for_log("stand-in camera sent 30 frames", timeout_s=120)
     log = launch.log()
-    assert "stand-in camera profile: " in log and log.split("stand-in camera profile: ")[1].split()[0].endswith(
-        "share/emotion_recognition/config/fastdds_large_images.xml"
-    ), log
+    given = log.split("stand-in camera profile: ")[1].split()[0] if "stand-in camera profile: " in log else ""
+    assert given.endswith("share/emotion_recognition/config/fastdds_large_images.xml"), log
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and len({m.header.stamp.sec for m in emotions.messages}) < 30:
         time.sleep(0.1)

@@ -84,7 +84,8 @@ def _run_tool(module: str, arguments: list[str], missing: str, tmp_path: Path) -
 
 
 def test_emotion_bag_process_without_tqdm_names_the_package(tmp_path: Path) -> None:
-    result = _run_tool("emotion_recognition.tools.bag_process", [str(tmp_path / "some_bag")], "tqdm", tmp_path)
+    bag = str(tmp_path / "some_bag")
+    result = _run_tool("emotion_recognition.tools.bag_process", [bag], "tqdm", tmp_path)
     assert result.returncode == 1, result
     assert result.stderr.strip() == (
         "emotion_bag_process: error: emotion_bag_process needs the Python package tqdm, which is not "
@@ -101,7 +102,8 @@ def test_emotion_bag_process_without_matplotlib_names_the_package(tmp_path: Path
 
 
 def test_the_demo_sample_without_scikit_image_names_the_package(tmp_path: Path) -> None:
-    result = _run_tool("emotion_recognition.tools.demo", ["--output", str(tmp_path / "out")], "skimage", tmp_path)
+    output = str(tmp_path / "out")
+    result = _run_tool("emotion_recognition.tools.demo", ["--output", output], "skimage", tmp_path)
     assert result.returncode == 1, result
     assert "emotion_demo: error: the built-in sample needs the Python package scikit-image" in result.stderr
     assert "sudo apt install python3-skimage" in result.stderr and "Traceback" not in result.stderr

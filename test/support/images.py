@@ -73,7 +73,9 @@ def photo_bgr(name: str) -> np.ndarray:
     candidates = [Path(folder) / f"{name}{suffix}" for suffix in (".png", ".jpg")]
     path = next((c for c in candidates if c.is_file()), None)
     if path is None:
-        raise FileNotFoundError(f"photo {name!r} not in {folder} ({PHOTO_DIR_VARIABLE}); run scripts/setup-env")
+        raise FileNotFoundError(
+            f"photo {name!r} not in {folder} ({PHOTO_DIR_VARIABLE}): run scripts/setup-env"
+        )
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # gray photos become 3-channel, as in sample.py
     image = np.ascontiguousarray(image)
     image.setflags(write=False)
