@@ -108,3 +108,17 @@ def test_the_demo_sample_without_scikit_image_names_the_package(tmp_path: Path) 
     assert "emotion_demo: error: the built-in sample needs the Python package scikit-image" in result.stderr
     assert "sudo apt install python3-skimage" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_package_xml_declares_rosbags_and_leaves_the_tool_only_packages_optional() -> None:
+    """rosbags has a rosdep key (python3-rosbags-pip); tqdm, matplotlib and scikit-image are only
+    named by the tools' messages, not pulled onto every robot that runs the node."""
+    import xml.etree.ElementTree as ET
+
+    from emotion_recognition.tools.optional import PACKAGES
+
+    root = ET.parse(Path(__file__).resolve().parents[2] / "package.xml").getroot()
+    declared = {element.text for element in root.iter() if element.tag in ("depend", "exec_depend")}
+    assert "python3-rosbags-pip" in declared
+    assert not declared & {apt for _, apt in PACKAGES.values()}, declared
+    assert {"python3-opencv", "python3-numpy", "python3-yaml"} <= declared
