@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from typing import Callable
 
 from ament_index_python.packages import PackageNotFoundError, get_package_prefix, get_package_share_directory
 from launch import LaunchContext, LaunchDescription
@@ -91,16 +92,8 @@ def _remove_on_shutdown(path: str) -> RegisterEventHandler:
     return RegisterEventHandler(OnShutdown(on_shutdown=remove))
 
 
-def _launch_setup(context: LaunchContext) -> list:
-    def arg(name: str) -> str:
-        return LaunchConfiguration(name).perform(context)
-
-    optional = [option for option in (CAMERA, RVIZ) if _is_true(arg(option[0]))]
-    _check_optional_packages(optional)
-    namespace = arg("namespace").strip("/")
-    image_topic = arg("image_topic")
-    use_sim_time = _is_true(arg("use_sim_time"))
-    parameters: list = [arg("params_file")]
+def _node(arg: Callable[[str], str], namespace: str, image_topic: str, use_sim_time: bool) -> LifecycleNode:
+    """The emotion_recognition node: the parameter file, then the overrides given as arguments."""
     overrides: dict = {"use_sim_time": use_sim_time}
     if arg("model_path"):
         overrides["model_path"] = arg("model_path")
@@ -108,53 +101,71 @@ def _launch_setup(context: LaunchContext) -> list:
         overrides["use_compressed"] = _is_true(arg("use_compressed"))
     if arg("autostart"):
         overrides["autostart"] = _is_true(arg("autostart"))
-    parameters.append(overrides)
+    return LifecycleNode(
+        package=PACKAGE,
+        executable=EXECUTABLE,
+        name=NODE_NAME,
+        namespace=namespace,
+        parameters=[arg("params_file"), overrides],
+        # Remap both the raw and the compressed input, following image_transport's naming.
+        remappings=[("image", image_topic), ("image/compressed", f"{image_topic}/compressed")],
+        arguments=["--ros-args", "--log-level", arg("log_level")],
+        output="screen",
+        emulate_tty=True,
+    )
 
-    actions = [
-        LifecycleNode(
-            package=PACKAGE,
-            executable=EXECUTABLE,
-            name=NODE_NAME,
+
+def _camera(arg: Callable[[str], str], namespace: str, image_topic: str) -> Node:
+    """v4l2_camera publishing on ``image_topic``, with the large-image Fast DDS profile."""
+    profile = arg("camera_dds_profile")
+    dds_env = None if profile.lower() in ("", "none") else {"FASTDDS_DEFAULT_PROFILES_FILE": profile}
+    return Node(
+        package=CAMERA[1],
+        executable=CAMERA[2],
+        name="camera",
+        namespace=namespace,
+        parameters=[{"video_device": arg("video_device"), "image_size": [640, 480]}],
+        remappings=[("image_raw", image_topic)],
+        # The publisher's Fast DDS segment and buffers decide whether large frames arrive.
+        additional_env=dds_env,
+        output="screen",
+    )
+
+
+def _rviz(arg: Callable[[str], str], namespace: str, use_sim_time: bool) -> list:
+    """RViz on this instance's ``image_annotated`` (a temporary configuration is removed at the end)."""
+    actions: list = []
+    rviz_config = _rviz_config_for(namespace, arg("rviz_config"))
+    if rviz_config != arg("rviz_config"):
+        actions.append(_remove_on_shutdown(rviz_config))
+    actions.append(
+        Node(
+            package=RVIZ[1],
+            executable=RVIZ[2],
+            name="rviz",
             namespace=namespace,
-            parameters=parameters,
-            # Remap both the raw and the compressed input, following image_transport's naming.
-            remappings=[("image", image_topic), ("image/compressed", f"{image_topic}/compressed")],
-            arguments=["--ros-args", "--log-level", arg("log_level")],
+            arguments=["-d", rviz_config],
+            parameters=[{"use_sim_time": use_sim_time}],
             output="screen",
-            emulate_tty=True,
         )
-    ]
+    )
+    return actions
+
+
+def _launch_setup(context: LaunchContext) -> list:
+    def arg(name: str) -> str:
+        return LaunchConfiguration(name).perform(context)
+
+    optional = [option for option in (CAMERA, RVIZ) if _is_true(arg(option[0]))]
+    _check_optional_packages(optional)  # before anything is started or written
+    namespace = arg("namespace").strip("/")
+    image_topic = arg("image_topic")
+    use_sim_time = _is_true(arg("use_sim_time"))
+    actions: list = [_node(arg, namespace, image_topic, use_sim_time)]
     if CAMERA in optional:
-        profile = arg("camera_dds_profile")
-        dds_env = None if profile.lower() in ("", "none") else {"FASTDDS_DEFAULT_PROFILES_FILE": profile}
-        actions.append(
-            Node(
-                package=CAMERA[1],
-                executable=CAMERA[2],
-                name="camera",
-                namespace=namespace,
-                parameters=[{"video_device": arg("video_device"), "image_size": [640, 480]}],
-                remappings=[("image_raw", image_topic)],
-                # The publisher's Fast DDS segment and buffers decide whether large frames arrive.
-                additional_env=dds_env,
-                output="screen",
-            )
-        )
+        actions.append(_camera(arg, namespace, image_topic))
     if RVIZ in optional:
-        rviz_config = _rviz_config_for(namespace, arg("rviz_config"))
-        if rviz_config != arg("rviz_config"):
-            actions.append(_remove_on_shutdown(rviz_config))
-        actions.append(
-            Node(
-                package=RVIZ[1],
-                executable=RVIZ[2],
-                name="rviz",
-                namespace=namespace,
-                arguments=["-d", rviz_config],
-                parameters=[{"use_sim_time": use_sim_time}],
-                output="screen",
-            )
-        )
+        actions.extend(_rviz(arg, namespace, use_sim_time))
     return actions
 
 
