@@ -240,13 +240,16 @@ def test_ctrl_c_ends_the_launch_with_status_0_and_leaves_no_process(start_launch
 def test_a_missing_optional_package_fails_before_anything_starts(
     start_launch, tmp_path, arguments: list[str], package: str
 ) -> None:
-    """Here neither v4l2_camera nor rviz2 is installed (asserted): the launch exits with one message
+    """Here (and in CI) neither v4l2_camera nor rviz2 is installed: the launch exits with one message
     naming the package and its install command, starts no process and leaves no temporary file (the
-    namespaced RViz configuration)."""
+    namespaced RViz configuration). On a machine where the package is installed the case cannot be
+    produced, and the test says so instead of passing."""
     from ament_index_python.packages import PackageNotFoundError, get_package_prefix
 
-    with pytest.raises(PackageNotFoundError):
-        get_package_prefix(package)
+    try:
+        pytest.skip(f"{package} is installed at {get_package_prefix(package)}: it cannot be missing here")
+    except PackageNotFoundError:
+        pass
     temp = tmp_path / "tmp"
     temp.mkdir()
     launch = start_launch(*arguments, env={"TMPDIR": str(temp)})
