@@ -38,7 +38,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from emotion_recognition.core.classifier import EmotionClassifier  # noqa: E402
-from emotion_recognition.core.detection import DetectorSettings, default_cascade_path  # noqa: E402
+from emotion_recognition.core.cascade import find_cascade  # noqa: E402
+from emotion_recognition.core.detection import DetectorSettings  # noqa: E402
 from emotion_recognition.core.pipeline import EmotionPipeline  # noqa: E402
 from emotion_recognition.core.types import Box  # noqa: E402
 from emotion_recognition.spec import EMOTION_LABELS, INPUT_HEIGHT, INPUT_WIDTH  # noqa: E402
@@ -97,7 +98,7 @@ class NaivePipeline:
         import keras
 
         self.model = keras.saving.load_model(keras_path, compile=False)
-        self.cascade = cv2.CascadeClassifier(default_cascade_path())
+        self.cascade = cv2.CascadeClassifier(find_cascade())
 
     def process(self, bgr: np.ndarray) -> tuple[dict[str, float], list[Box]]:
         times = dict.fromkeys(STAGES, 0.0)

@@ -56,6 +56,13 @@ def ros_domain_id() -> int:
     return next_ros_domain_id()
 
 
+@pytest.fixture
+def ros_domain() -> int:
+    """A ROS_DOMAIN_ID for this test alone (from :func:`next_ros_domain_id`), for tests that start and
+    stop their own processes."""
+    return next_ros_domain_id()
+
+
 class BackgroundProcess(LoggedProcess):
     """A command running in the development environment (through ``scripts/dev-env``, so it gets the
     environment even when pytest was not started by it), with its output kept in a temporary file."""

@@ -210,8 +210,14 @@ class _KerasRunner:
     """A Keras model run with ``predict_on_batch`` (one traced call, no per-call Dataset set-up)."""
 
     def __init__(self, path: str) -> None:
-        import keras  # Imported here only: a .tflite model must never pull in TensorFlow.
-
+        try:
+            import keras  # Imported here only: a .tflite model must never pull in TensorFlow.
+        except ImportError as error:
+            raise ModelLoadError(
+                f"{path}: a .keras model needs Keras and TensorFlow, which are not installed "
+                "(pip install tensorflow-cpu keras); or use the .tflite model, which needs only "
+                "ai-edge-litert"
+            ) from error
         try:
             model = keras.saving.load_model(path, compile=False)
         except Exception as error:  # Keras raises many types for a bad archive; all mean "unreadable".

@@ -1,4 +1,4 @@
-"""Face detection with the Haar cascade that ships inside opencv-python.
+"""Face detection with OpenCV's frontal-face Haar cascade (found by :mod:`emotion_recognition.core.cascade`).
 
 The expensive part of the whole pipeline is the cascade scan, and its cost grows with the number of
 pixels and the number of scales. :class:`DetectorSettings` therefore runs it, by default, on a copy
@@ -16,16 +16,16 @@ A face must measure at least CASCADE_WINDOW (24) pixels in the scanned copy, so 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Sequence
 
 import cv2
 import numpy as np
 
+from emotion_recognition.core.cascade import CASCADE_FILE, find_cascade
 from emotion_recognition.core.types import Box
 
-CASCADE_FILE = "haarcascade_frontalface_default.xml"
+__all__ = ["CASCADE_FILE", "CASCADE_WINDOW", "DetectorSettings", "FaceDetector", "default_cascade_path"]
 
 # The frontal-face cascade's window: nothing smaller than this can be detected in the scanned image.
 CASCADE_WINDOW = 24
@@ -42,8 +42,10 @@ NEAR_SCALE_FACTOR = 1.1
 
 
 def default_cascade_path() -> str:
-    """Path of ``haarcascade_frontalface_default.xml`` inside the installed opencv-python."""
-    return os.path.join(getattr(getattr(cv2, "data", None), "haarcascades", ""), CASCADE_FILE)
+    """Path of ``haarcascade_frontalface_default.xml`` as
+    :func:`~emotion_recognition.core.cascade.find_cascade` finds it (cv2.data, then the distribution's
+    opencv-data); CascadeNotFoundError when absent."""
+    return find_cascade()
 
 
 @dataclass
@@ -73,6 +75,9 @@ class DetectorSettings:
     # found again there (it left, or the scene changed) that frame is scanned whole at once; a face
     # that newly appears beside known ones is found within this many frames.
     full_scan_interval: int = 3
+    # The Haar cascade file; empty: found automatically (cv2.data, then the distribution's opencv-data,
+    # see emotion_recognition.core.cascade). Read when the detector is created.
+    cascade_path: str = ""
 
     def validate(self) -> None:
         """Raise ValueError, naming the field and the reason, if a value is out of range."""
@@ -112,17 +117,19 @@ class FaceDetector:
 
         Raises:
             ValueError: for invalid settings.
-            FileNotFoundError: if the cascade file is missing (an opencv-python without its data).
+            CascadeNotFoundError (a FileNotFoundError): if there is no cascade file; the message names
+                the install command for this OpenCV (see :mod:`emotion_recognition.core.cascade`).
             RuntimeError: if OpenCV cannot parse the cascade file.
         """
         settings = settings if settings is not None else DetectorSettings()
         settings.validate()
-        path = cascade_path or default_cascade_path()
-        if not os.path.isfile(path):
-            raise FileNotFoundError(
-                f"Haar cascade {CASCADE_FILE} not found at {path!r}; it ships with opencv-python "
-                "(4.x, under cv2.data.haarcascades). Install opencv-python-headless 4.x."
-            )
+        self.cascade_path = find_cascade(cascade_path or settings.cascade_path)
+        self._cascade = self._load(self.cascade_path)
+        self._settings = settings
+
+    @staticmethod
+    def _load(path: str) -> "cv2.CascadeClassifier":
+        """Load the cascade at ``path`` (RuntimeError when OpenCV cannot use it)."""
         if not hasattr(cv2, "CascadeClassifier"):
             raise RuntimeError(
                 f"this OpenCV ({cv2.__version__}) has no CascadeClassifier; "
@@ -134,9 +141,7 @@ class FaceDetector:
             raise RuntimeError(f"OpenCV could not parse the Haar cascade {path!r}: {error}") from error
         if cascade.empty():
             raise RuntimeError(f"OpenCV could not load the Haar cascade {path!r}")
-        self._cascade = cascade
-        self._settings = settings
-        self.cascade_path = path
+        return cascade
 
     @property
     def settings(self) -> DetectorSettings:
@@ -144,8 +149,12 @@ class FaceDetector:
         return self._settings
 
     def update(self, settings: DetectorSettings) -> None:
-        """Replace the settings after validating them (ValueError leaves the old ones in place)."""
+        """Replace the settings after validating them (ValueError leaves the old ones in place; a new
+        ``cascade_path`` is loaded, CascadeNotFoundError/RuntimeError leave the old cascade)."""
         settings.validate()
+        if settings.cascade_path != self._settings.cascade_path:
+            path = find_cascade(settings.cascade_path)
+            self._cascade, self.cascade_path = self._load(path), path
         self._settings = settings
 
     def smallest_face(self, image_width: int) -> int:

@@ -57,6 +57,11 @@ class EmotionPipeline:
         return self._detector.settings
 
     @property
+    def cascade_path(self) -> str:
+        """The Haar cascade file the detector loaded."""
+        return self._detector.cascade_path
+
+    @property
     def tracker_settings(self) -> TrackerSettings:
         return self._tracker.settings
 

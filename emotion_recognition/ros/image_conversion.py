@@ -137,6 +137,13 @@ def image_msg_to_array(msg: Any) -> tuple[np.ndarray, str]:
     return rows.reshape(height, width, encoding.channels), encoding.channel_order
 
 
+def _truncated_jpeg(buffer: np.ndarray) -> bool:
+    """A JPEG whose end-of-image marker (FF D9) is missing from its last KiB was cut short. OpenCV 4.6
+    with the distribution's libjpeg decodes such data, filling the missing part with gray (newer
+    OpenCV wheels refuse it); the node refuses it with every OpenCV."""
+    return buffer[:2].tobytes() == _JPEG_MAGIC[:2] and b"\xff\xd9" not in buffer[-1024:].tobytes()
+
+
 def compressed_msg_to_array(msg: Any) -> tuple[np.ndarray, str]:
     """Decode a ``sensor_msgs/CompressedImage`` (JPEG or PNG) into ``(array, channel_order)``.
 
@@ -157,7 +164,7 @@ def compressed_msg_to_array(msg: Any) -> tuple[np.ndarray, str]:
             CAUSE_UNSUPPORTED_FORMAT,
             f"compressed image (format {msg.format!r}) is neither JPEG nor PNG",
         )
-    image = cv2.imdecode(buffer, cv2.IMREAD_ANYCOLOR)
+    image = None if _truncated_jpeg(buffer) else cv2.imdecode(buffer, cv2.IMREAD_ANYCOLOR)
     if image is None or image.size == 0:
         raise ImageConversionError(
             CAUSE_DECODE_FAILED,

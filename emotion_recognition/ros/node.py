@@ -7,11 +7,15 @@ only stores the newest message in a one-slot mailbox, counting the message it re
 worker thread converts, processes and publishes. Memory is therefore bounded by one pending and one
 in-flight frame whatever the input rate.
 
-Lifecycle: ``__init__`` declares the parameters (:mod:`emotion_recognition.ros.parameters`),
-``on_configure`` validates them and loads the model (a missing or broken model fails the transition
-with a readable message, the process stays up), ``on_activate`` creates the image subscription, the
-publishers and the worker, ``on_deactivate`` / ``on_cleanup`` undo that. With ``autostart`` (default)
-the node configures and activates itself on start.
+Lifecycle (the convention of ros2/demos ``lifecycle_py``): ``__init__`` declares the parameters
+(:mod:`emotion_recognition.ros.parameters`), ``on_configure`` validates them, loads the model and the
+Haar cascade (a failure fails the transition with a readable message, the process stays up) and
+creates the outputs as lifecycle publishers: their topics exist while inactive, and they publish only
+while active. ``on_activate`` starts the worker and the image subscription, ``on_deactivate`` stops
+them and publishes an empty ``emotions`` message (subscribers drop the faces they show),
+``on_cleanup`` removes the publishers and the model. Every transition also runs the parent class's
+(which switches the lifecycle publishers). With ``autostart`` (default) the node configures and
+activates itself on start.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
 
 from emotion_recognition.core.image import InvalidImageError
 from emotion_recognition.core.pipeline import EmotionPipeline
@@ -118,6 +123,7 @@ class EmotionRecognitionNode(LifecycleNode):
         self._emotions_pub = None
         self._detections_pub = None
         self._annotated_pub = None
+        self._last_frame_id = ""
 
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diagnostics_timer = self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
@@ -203,31 +209,47 @@ class EmotionRecognitionNode(LifecycleNode):
         self._stale_timeout_s = float(values["stale_image_timeout_s"])
         with self._lock:
             self._pending_detector = self._pending_tracker = None
+        self._create_publishers()
         self._configured = True
         self._configure_error = ""
         self.get_logger().info(
             f"configured: model {setup.model_path} ({len(EMOTION_LABELS)} labels), "
-            f"{'tensorflow loaded' if 'tensorflow' in sys.modules else 'no tensorflow'}"
+            f"{'tensorflow loaded' if 'tensorflow' in sys.modules else 'no tensorflow'}, "
+            f"Haar cascade {setup.pipeline.cascade_path}"
         )
-        return TransitionCallbackReturn.SUCCESS
+        return super().on_configure(state)
 
     def _fail_configure(self, message: str) -> TransitionCallbackReturn:
         self._configure_error = message
         self.get_logger().error(f"configure failed: {message}")
         return TransitionCallbackReturn.FAILURE
 
-    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Create the publishers, the image subscription and the worker thread."""
-        self._emotions_pub = self.create_publisher(FaceEmotionArray, "emotions", OUTPUT_QUEUE_DEPTH)
+    def _create_publishers(self) -> None:
+        """The outputs, as lifecycle publishers: visible from configure on, publishing while active."""
+        self._emotions_pub = self.create_lifecycle_publisher(FaceEmotionArray, "emotions", OUTPUT_QUEUE_DEPTH)
         if self._publish_detections:
             from vision_msgs.msg import Detection2DArray
 
-            self._detections_pub = self.create_publisher(Detection2DArray, "detections", OUTPUT_QUEUE_DEPTH)
+            self._detections_pub = self.create_lifecycle_publisher(
+                Detection2DArray, "detections", OUTPUT_QUEUE_DEPTH
+            )
         if self._publish_annotated:
             annotated_qos = QoSProfile(
                 history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE
             )
-            self._annotated_pub = self.create_publisher(Image, "image_annotated", annotated_qos)
+            self._annotated_pub = self.create_lifecycle_publisher(Image, "image_annotated", annotated_qos)
+
+    def _destroy_publishers(self) -> None:
+        for publisher in (self._emotions_pub, self._detections_pub, self._annotated_pub):
+            if publisher is not None:
+                self.destroy_lifecycle_publisher(publisher)
+        self._emotions_pub = self._detections_pub = self._annotated_pub = None
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Enable the publishers, start the worker thread and subscribe to the images."""
+        result = super().on_activate(state)
+        if result != TransitionCallbackReturn.SUCCESS:
+            return result
         with self._lock:
             self._pending = None
             self._stop_worker = False
@@ -251,42 +273,44 @@ class EmotionRecognitionNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Stop taking images and publishing."""
-        self._deactivate()
-        return TransitionCallbackReturn.SUCCESS
+        """Stop taking images, publish an empty ``emotions`` (no faces any more), disable the outputs."""
+        self._stop_input()
+        if self._emotions_pub is not None:
+            header = Header(frame_id=self._last_frame_id)
+            header.stamp = self.get_clock().now().to_msg()
+            self._emotions_pub.publish(FaceEmotionArray(header=header, labels=list(EMOTION_LABELS), faces=[]))
+        return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Release the model."""
+        """Remove the publishers and release the model."""
         self._unconfigure()
-        return TransitionCallbackReturn.SUCCESS
+        return super().on_cleanup(state)
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Stop everything (from any state)."""
         self._unconfigure()
-        return TransitionCallbackReturn.SUCCESS
+        return super().on_shutdown(state)
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Recover to unconfigured after an unexpected exception in a transition."""
         self.get_logger().error(f"error in lifecycle state {state.label}; cleaning up")
         self._unconfigure()
+        super().on_error(state)
         return TransitionCallbackReturn.SUCCESS
 
     def _unconfigure(self) -> None:
-        """Stop taking images and publishing (when active), drop the pipeline, mark unconfigured."""
-        self._deactivate()
+        """Stop taking images, remove the publishers, drop the pipeline, mark unconfigured."""
+        self._stop_input()
+        self._destroy_publishers()
         self._pipeline = None
         self._configured = False
 
-    def _deactivate(self) -> None:
+    def _stop_input(self) -> None:
         self._active = False
         if self._subscription is not None:
             self.destroy_subscription(self._subscription)
             self._subscription = None
         self.stop_worker()
-        for publisher in (self._emotions_pub, self._detections_pub, self._annotated_pub):
-            if publisher is not None:
-                self.destroy_publisher(publisher)
-        self._emotions_pub = self._detections_pub = self._annotated_pub = None
 
     def stop_worker(self) -> None:
         """Stop the processing thread and wait until it has ended: it finishes the frame in progress
@@ -380,7 +404,8 @@ class EmotionRecognitionNode(LifecycleNode):
 
         emotions_pub, detections_pub = self._emotions_pub, self._detections_pub
         if emotions_pub is None:
-            return  # deactivated meanwhile
+            return  # cleaned up meanwhile
+        self._last_frame_id = msg.header.frame_id
         emotions_pub.publish(to_face_emotion_array(result, msg.header))
         if detections_pub is not None:
             detections_pub.publish(to_detection_array(result, msg.header))

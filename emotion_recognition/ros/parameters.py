@@ -137,6 +137,11 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ),
     # --- the face detector (core DetectorSettings) ---
     ParameterSpec(
+        "detector.cascade_path", _DETECTOR.cascade_path,
+        "Haar cascade file (haarcascade_frontalface_default.xml). Empty: found automatically, in "
+        "cv2.data (PyPI OpenCV), then /usr/share/opencv4/haarcascades (apt's opencv-data).",
+    ),
+    ParameterSpec(
         "detector.scale_factor", _DETECTOR.scale_factor,
         "Step between Haar cascade scales; larger is faster but may miss faces between two scales.",
         when=RUNTIME, minimum=1.01, maximum=2.0,

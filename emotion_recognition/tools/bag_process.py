@@ -49,7 +49,6 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from rclpy.serialization import serialize_message
 from std_msgs.msg import Header
-from tqdm import tqdm
 
 from emotion_recognition.core.image import InvalidImageError
 from emotion_recognition.core.pipeline import EmotionPipeline
@@ -61,7 +60,7 @@ from emotion_recognition.ros.image_conversion import (
 )
 from emotion_recognition.ros.messages import stamp_ns, to_detection_array, to_face_emotion_array
 from emotion_recognition.spec import EMOTION_LABELS
-from emotion_recognition.tools import bagio
+from emotion_recognition.tools import bagio, optional
 from emotion_recognition.tools.reporting import CSV_NAME, Timeline, track_lines
 
 # Topic names in the output bag: the node's output topic names (see emotion_recognition/ros/).
@@ -349,6 +348,7 @@ class _BagRun:
     def run(self, progress: bool | None) -> None:
         """Process every frame (a progress bar when ``progress``; ``None``: only on a terminal)."""
         reader, writer = _Stage("bag_reader", self._read, self.stop), _Stage("bag_writer", self._write, self.stop)
+        tqdm = optional.require("tqdm", "emotion_bag_process").tqdm
         bar = tqdm(total=self.topic.message_count, unit="frame", desc="processing", leave=False,
                    disable=None if progress is None else not progress)
         started, started_cpu = time.perf_counter(), time.process_time()
@@ -369,7 +369,7 @@ class _BagRun:
         if self.summary.skipped_frames > MAX_FRAME_WARNINGS:
             self.log(f"warning: {self.summary.skipped_frames} images could not be decoded and were skipped")
 
-    def _perceive(self, bar: tqdm) -> None:
+    def _perceive(self, bar: Any) -> None:
         """The calling thread: run the core on each decoded frame, in order."""
         while True:
             item = self.decoded.get()
@@ -493,11 +493,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(text, file=sys.stderr)
 
     try:
+        optional.require_all(("tqdm", "matplotlib"), "emotion_bag_process")
         summary = process_bag(
             bag, output, topic=args.topic, storage=args.storage, model=args.model, params_file=args.params_file,
             overwrite=args.overwrite, progress=False if args.no_progress else None, log=warn,
         )
-    except (bagio.BagError, FileExistsError, FileNotFoundError, ValueError) as exc:
+    except (bagio.BagError, FileExistsError, FileNotFoundError, ValueError,
+            optional.MissingDependencyError) as exc:
         print(f"emotion_bag_process: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -49,6 +49,7 @@ from emotion_recognition.tools.sources import (
     capture_source,
     sample_source,
 )
+from emotion_recognition.tools.optional import MissingDependencyError
 
 # Domain IDs the demo picks from when ROS_DOMAIN_ID is not set: valid on Linux, outside the ports of
 # the ephemeral range and away from 0 (everyone's default) and the test suite's range.
@@ -291,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         summary = run_demo(args)
-    except (DemoError, SourceError, NodeGoneError) as exc:
+    except (DemoError, SourceError, NodeGoneError, MissingDependencyError) as exc:
         print(f"emotion_demo: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

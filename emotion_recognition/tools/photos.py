@@ -19,11 +19,14 @@ chin, cheek to cheek.
 from __future__ import annotations
 
 import functools
+import os
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from emotion_recognition.core.types import Box
+from emotion_recognition.tools import optional
 
 ASTRONAUT = "astronaut"
 GRACE_HOPPER = "grace_hopper"
@@ -40,30 +43,49 @@ HEAD_CONTEXT = 0.6
 FEATHER = 0.12
 
 
-@functools.lru_cache(maxsize=None)
-def photo_bgr(name: str) -> np.ndarray:
-    """A photograph (:data:`GRACE_HOPPER`, or a ``skimage.data`` name such as ``"astronaut"``) as a
-    read-only BGR uint8 array (cached)."""
-    if name == GRACE_HOPPER:
-        import matplotlib.cbook
+# A folder holding the photographs as files (``astronaut.png``, ``grace_hopper.jpg``, ...), read instead
+# of the packages that ship them: the distribution-like test environment (scripts/distro-env) has neither
+# scikit-image nor matplotlib, and scripts/setup-env copies the files out of their pinned wheels.
+PHOTO_DIR_VARIABLE = "EMOTION_TEST_PHOTO_DIR"
 
-        path = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+
+def _photo_from_folder(folder: Path, name: str) -> np.ndarray:
+    path = next((folder / f"{name}{suffix}" for suffix in (".png", ".jpg") if (folder / f"{name}{suffix}").is_file()),
+                None)
+    if path is None:
+        raise FileNotFoundError(f"photo {name!r} not in {folder} ({PHOTO_DIR_VARIABLE}): run scripts/setup-env")
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # gray photos become 3-channel, as below
+    if image is None:
+        raise FileNotFoundError(f"photo {path} cannot be read")
+    return image
+
+
+def _photo_from_packages(name: str) -> np.ndarray:
+    if name == GRACE_HOPPER:
+        matplotlib_cbook = optional.require("matplotlib.cbook", "the built-in sample")
+        path = matplotlib_cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
             raise FileNotFoundError(f"matplotlib's sample photograph is missing: {path}")
-    else:
-        import skimage.data
+        return image
+    skimage_data = optional.require("skimage.data", "the built-in sample")
+    loader = getattr(skimage_data, name, None)
+    if loader is None:
+        raise ValueError(f"unknown photo {name!r}")
+    image = np.asarray(loader())
+    if image.dtype != np.uint8:
+        raise ValueError(f"photo {name!r} is {image.dtype}, expected uint8")
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    return cv2.cvtColor(image[..., :3], cv2.COLOR_RGB2BGR)
 
-        loader = getattr(skimage.data, name, None)
-        if loader is None:
-            raise ValueError(f"unknown photo {name!r}")
-        image = np.asarray(loader())
-        if image.dtype != np.uint8:
-            raise ValueError(f"photo {name!r} is {image.dtype}, expected uint8")
-        if image.ndim == 2:
-            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-        else:
-            image = cv2.cvtColor(image[..., :3], cv2.COLOR_RGB2BGR)
+
+@functools.lru_cache(maxsize=None)
+def photo_bgr(name: str) -> np.ndarray:
+    """A photograph (:data:`GRACE_HOPPER`, or a ``skimage.data`` name such as ``"astronaut"``) as a
+    read-only BGR uint8 array (cached); from the folder named by ``EMOTION_TEST_PHOTO_DIR`` when set."""
+    folder = os.environ.get(PHOTO_DIR_VARIABLE)
+    image = _photo_from_folder(Path(folder), name) if folder else _photo_from_packages(name)
     image = np.ascontiguousarray(image)
     image.setflags(write=False)
     return image

@@ -24,7 +24,7 @@ from emotion_recognition.ros.image_conversion import (
     compressed_msg_to_array,
     image_msg_to_array,
 )
-from test.support.images import ASTRONAUT, photo_bgr
+from test.support.images import ASTRONAUT, bgr_to_yuv422, photo_bgr
 
 # An odd-sized crop of the real photograph so that sizes cannot hide behind symmetric shapes.
 BGR = np.ascontiguousarray(photo_bgr(ASTRONAUT)[40:280, 100:420])  # 240 x 320
@@ -46,9 +46,9 @@ def _raw_for(encoding: str) -> np.ndarray:
     if encoding == "mono16":
         return cv2.cvtColor(BGR, cv2.COLOR_BGR2GRAY).astype(np.uint16) * 257
     if encoding == "yuv422":
-        return cv2.cvtColor(BGR, cv2.COLOR_BGR2YUV_UYVY)
+        return bgr_to_yuv422(BGR, "uyvy")
     if encoding == "yuv422_yuy2":
-        return cv2.cvtColor(BGR, cv2.COLOR_BGR2YUV_YUY2)
+        return bgr_to_yuv422(BGR, "yuy2")
     raise AssertionError(encoding)
 
 
@@ -92,8 +92,8 @@ def test_yuv_byte_orders_give_the_right_colours() -> None:
     """UYVY and YUYV are not swapped: a red square stays red in both."""
     red = np.zeros((8, 8, 3), np.uint8)
     red[..., 2] = 255
-    for encoding, code in (("yuv422", cv2.COLOR_BGR2YUV_UYVY), ("yuv422_yuy2", cv2.COLOR_BGR2YUV_YUY2)):
-        array, order = image_msg_to_array(array_to_image_msg(cv2.cvtColor(red, code), encoding))
+    for encoding, packing in (("yuv422", "uyvy"), ("yuv422_yuy2", "yuy2")):
+        array, order = image_msg_to_array(array_to_image_msg(bgr_to_yuv422(red, packing), encoding))
         assert order == "bgr"
         blue, green, r = array[4, 4].astype(int)
         assert r > 200 and blue < 60 and green < 60, (encoding, array[4, 4])

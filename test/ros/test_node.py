@@ -25,7 +25,7 @@ from emotion_recognition.core.types import Box
 from emotion_recognition.ros import parameters as params
 from emotion_recognition.ros.image_conversion import array_to_image_msg
 from emotion_recognition.spec import EMOTION_LABELS
-from test.support.images import FACE_MATCH_IOU
+from test.support.images import FACE_MATCH_IOU, bgr_to_yuv422
 from test.support.models import ModelFiles
 from test.support.node_rig import FACE_BOX, FACE_FRAME, FACE_FREE_FRAME, FRAME_ID, NodeRig as Rig
 from test.support.ros_graph import GraphClient, NodeProcess, model_args, stamp_is
@@ -139,8 +139,8 @@ def test_every_camera_encoding_finds_the_face(rig: Rig, encoding: str) -> None:
         "rgba8": lambda: cv2.cvtColor(bgr, cv2.COLOR_BGR2RGBA),
         "mono8": lambda: cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY),
         "mono16": lambda: cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.uint16) * 257,
-        "yuv422": lambda: cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_UYVY),
-        "yuv422_yuy2": lambda: cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_YUY2),
+        "yuv422": lambda: bgr_to_yuv422(bgr, "uyvy"),
+        "yuv422_yuy2": lambda: bgr_to_yuv422(bgr, "yuy2"),
     }[encoding]()
     sec = rig.stamp()
     rig.send(array_to_image_msg(raw, encoding, rig.header(sec), big_endian=encoding == "mono16"))

@@ -84,13 +84,20 @@ def test_configure_after_fixing_the_model_path_then_activate_and_answer(rig: Nod
     assert len(rig.answer(sec).faces) == 1
 
 
-def test_deactivate_stops_taking_images_and_activate_resumes(rig: NodeRig) -> None:
+def test_deactivate_clears_the_faces_stops_taking_images_and_activate_resumes(rig: NodeRig) -> None:
+    """The lifecycle_py convention: the outputs are lifecycle publishers, created on configure, so
+    their topics stay while inactive; deactivate first publishes an empty ``emotions``, so that
+    subscribers drop the faces they show, then nothing more is published until activate."""
+    before = len(rig.emotions.messages)
     assert rig.change_state(Transition.TRANSITION_DEACTIVATE) is True
     assert rig.lifecycle_state() == "inactive"
+    cleared = rig.emotions.wait_for(lambda m: rig.emotions.messages.index(m) >= before)
+    assert cleared.faces == [] and list(cleared.labels) == list(rig.emotions.messages[before - 1].labels)
     rig.client.wait_until(lambda: rig.images.get_subscription_count() == 0, "the image subscription to go away")
-    rig.client.wait_until(
-        lambda: rig.emotions.subscription.get_publisher_count() == 0, "the emotions publisher to go away"
-    )
+    time.sleep(1.0)  # anything published while inactive would arrive meanwhile
+    assert len(rig.emotions.messages) == before + 1
+    for inbox in (rig.emotions, rig.detections, rig.annotated):  # the topics stay while inactive
+        assert inbox.subscription.get_publisher_count() == 1
     assert rig.change_state(Transition.TRANSITION_ACTIVATE) is True
     rig.wait_until_connected()
     sec = rig.stamp()

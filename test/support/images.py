@@ -21,7 +21,10 @@ builds a frame returns a new, writable array.
 
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import cv2
@@ -167,3 +170,20 @@ def moving_face_sequence(
         frame, boxes = compose_frame(width, height, [placement], background)
         frames.append((frame, boxes[0]))
     return frames
+
+
+def bgr_to_yuv422(bgr: np.ndarray, order: str) -> np.ndarray:
+    """Packed 4:2:2 (2 channels) of an even-width BGR image: OpenCV's encoder where it has one (4.7+);
+    the distribution's OpenCV 4.6 only decodes 4:2:2, so there it is packed here from BGR -> YUV."""
+    code = getattr(cv2, "COLOR_BGR2YUV_UYVY" if order == "uyvy" else "COLOR_BGR2YUV_YUY2", None)
+    if code is not None:
+        return cv2.cvtColor(bgr, code)
+    yuv = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV).astype(np.uint16)
+    y, u, v = yuv[..., 0], yuv[..., 1], yuv[..., 2]
+    u_pair = ((u[:, 0::2] + u[:, 1::2] + 1) // 2).astype(np.uint8)
+    v_pair = ((v[:, 0::2] + v[:, 1::2] + 1) // 2).astype(np.uint8)
+    packed = np.empty(bgr.shape[:2] + (2,), np.uint8)
+    chroma, luma = (0, 1) if order == "uyvy" else (1, 0)
+    packed[:, 0::2, chroma], packed[:, 1::2, chroma] = u_pair, v_pair
+    packed[..., luma] = y
+    return packed
