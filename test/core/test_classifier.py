@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from emotion_recognition.spec import EMOTION_LABELS, INPUT_SHAPE, NUM_EMOTIONS
 from test.support.images import ASTRONAUT, FACE_NAMES, face_box, multi_face_frame, photo_gray
 from test.support.models import (
     REPO_ROOT,
+    SHIPPED_INT8_TFLITE,
     ModelFiles,
     export_tflite,
     shipped_models,
@@ -264,3 +266,18 @@ def test_a_model_exported_with_a_fixed_batch_of_one_still_takes_whole_batches(
     expected = np.concatenate([model.predict(real_faces[i : i + 1], verbose=0) for i in range(len(real_faces))])
     np.testing.assert_allclose(classifier.predict(real_faces), expected, atol=1e-5)
     np.testing.assert_allclose(classifier.predict(real_faces[:1]), expected[:1], atol=1e-5)
+
+
+def test_the_ferplus_model_keeps_the_contract_and_sees_the_astronaut_smile() -> None:
+    """The second shipped model (trained on FER+ votes) is a drop-in for the default one: the same labels,
+    input and output in its card, probabilities that sum to one, and the astronaut is 'happy'."""
+    path = Path(SHIPPED_INT8_TFLITE).with_name("emotion_model_ferplus_int8.tflite")
+    card = json.loads(path.with_name(path.name + ".json").read_text())
+    default = json.loads(Path(f"{SHIPPED_INT8_TFLITE}.json").read_text())
+    assert card["labels"] == list(EMOTION_LABELS)
+    assert card["input"] == default["input"] and card["output"] == default["output"]
+    assert card["training_config"]["ferplus"] and card["metrics"]["PrivateTest"]["ferplus_majority"]["accuracy"] > 0.8
+    face = crop_faces(photo_gray(ASTRONAUT), [face_box(ASTRONAUT)])
+    probabilities = EmotionClassifier.load(path).predict(face)[0]
+    assert probabilities.sum() == pytest.approx(1.0, abs=1e-3)
+    assert EMOTION_LABELS[int(probabilities.argmax())] == "happy", dict(zip(EMOTION_LABELS, probabilities))

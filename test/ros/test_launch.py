@@ -28,6 +28,9 @@ from test.support.models import ModelFiles
 from test.support.node_rig import FACE_BOX, FACE_FRAME, NodeRig
 from test.support.ros_graph import GraphClient, ros_environment
 
+# Each test starts processes (node, launch, DDS peers): see the `slow` marker in pyproject.toml.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 LAUNCH_FILE = REPO / "launch" / "emotion_recognition.launch.py"
 STARTUP_TIMEOUT_S = 60.0

@@ -4,6 +4,7 @@ face with that cascade."""
 
 from __future__ import annotations
 
+import pytest
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from emotion_recognition.core.cascade import find_cascade
 from test.support.models import ModelFiles
 from test.support.node_rig import FACE_FRAME, NodeRig
 from test.support.ros_graph import GraphClient, NodeProcess, model_args
+
+# Each test starts processes (node, launch, DDS peers): see the `slow` marker in pyproject.toml.
+pytestmark = pytest.mark.slow
 
 
 def test_cascade_path_is_read_on_configure(ros_domain: int, tmp_path: Path, emotion_models: ModelFiles) -> None:

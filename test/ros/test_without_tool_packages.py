@@ -9,6 +9,7 @@ the package fail as if it were not installed. In the distribution-like environme
 
 from __future__ import annotations
 
+import pytest
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,9 @@ from pathlib import Path
 from test.support.models import ModelFiles
 from test.support.node_rig import FACE_FRAME, NodeRig
 from test.support.ros_graph import PARAMS_FILE, GraphClient, model_args, ros_environment
+
+# Each test starts processes (node, launch, DDS peers): see the `slow` marker in pyproject.toml.
+pytestmark = pytest.mark.slow
 
 TOOL_PACKAGES = ("matplotlib", "skimage", "tqdm")
 
