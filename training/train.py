@@ -229,6 +229,10 @@ def train(config: TrainConfig, resume: bool = False, max_minutes: float | None =
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
+            if not math.isfinite(float(logs.get("loss", float("nan")))):
+                state["diverged_epoch"] = epoch + 1  # nothing of this epoch is saved
+                self.model.stop_training = True
+                return
             val_acc = float(logs.get("val_accuracy", float("nan")))
             state["epoch"] = epoch + 1
             state["epoch_seconds"].append(round(time.monotonic() - self.epoch_started, 2))
@@ -277,4 +281,9 @@ def train(config: TrainConfig, resume: bool = False, max_minutes: float | None =
         callbacks=callbacks,
         verbose="auto" if sys.stdout.isatty() else 2,
     )
+    if state.get("diverged_epoch"):
+        raise ValueError(f"training diverged: the loss became NaN or infinite in epoch {state['diverged_epoch']}; "
+                         "that epoch's weights were not saved (lower --learning-rate)")
+    if not best_path.is_file():
+        raise ValueError(f"no model was written to {best_path}")
     return best_path

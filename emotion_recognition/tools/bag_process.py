@@ -24,6 +24,7 @@ import contextlib
 import csv
 import json
 import queue
+import sqlite3
 import struct
 import sys
 import threading
@@ -38,7 +39,8 @@ from rclpy.serialization import serialize_message
 from std_msgs.msg import Header
 from tqdm import tqdm
 
-from emotion_recognition.core.image import InvalidImageError
+from emotion_recognition.core.classifier import ModelOutputError
+from emotion_recognition.core.image import ImageLimits, InvalidImageError
 from emotion_recognition.ros.image_conversion import (
     ImageConversionError,
     compressed_msg_to_array,
@@ -65,6 +67,21 @@ SUMMARY_NAME = "summary.json"
 MAX_PLOTTED_TRACKS = 8
 # Bad frames (undecodable images) reported individually before the warnings are summarised.
 MAX_FRAME_WARNINGS = 5
+# Skipped records listed in summary.json (all are counted), and in the printed summary.
+MAX_LISTED_SKIPS = 1000
+MAX_PRINTED_SKIPS = 10
+# A skip reason is cut to this many characters (a hostile record must not make huge lines).
+MAX_REASON_CHARS = 300
+
+
+def _record_errors() -> tuple[type[BaseException], ...]:
+    """What reading one record as an image may raise: rosbags' deserialisation errors for undecodable
+    CDR (random bytes, truncation, huge or zero lengths, bad encapsulation), the image checks' errors,
+    and the low-level errors a malformed buffer causes."""
+    from rosbags.serde import SerdeError
+
+    return (SerdeError, ImageConversionError, InvalidImageError, ValueError, TypeError, IndexError,
+            KeyError, AttributeError, struct.error, OverflowError, MemoryError)
 
 
 @dataclass
@@ -78,6 +95,8 @@ class ProcessSummary:
     output: str = ""
     frames: int = 0
     skipped_frames: int = 0
+    # (bag time ns, reason) of the first MAX_LISTED_SKIPS skipped records
+    skipped: list[tuple[int, str]] = field(default_factory=list)
     frames_with_faces: int = 0
     faces: int = 0
     wall_s: float = 0.0
@@ -110,6 +129,7 @@ class ProcessSummary:
             "output": self.output,
             "frames": self.frames,
             "skipped_frames": self.skipped_frames,
+            "skipped": [{"bag_time_ns": t, "reason": reason} for t, reason in self.skipped],
             "frames_with_faces": self.frames_with_faces,
             "faces": self.faces,
             "tracks": len(self.track_labels),
@@ -134,6 +154,11 @@ class ProcessSummary:
             f"(perception {self.perception_ms / n:.2f} ms: detection {self.detect_ms / n:.2f}, "
             f"classification {self.classify_ms / n:.2f}); CPU time {1000.0 * self.cpu_s / n:.2f} ms per frame",
         ]
+        for timestamp, reason in self.skipped[:MAX_PRINTED_SKIPS]:
+            lines.append(f"skipped: bag time {timestamp} ns: {reason}")
+        if self.skipped_frames > MAX_PRINTED_SKIPS:
+            lines.append(f"skipped: ... {self.skipped_frames - MAX_PRINTED_SKIPS} more (summary.json lists "
+                         f"up to {MAX_LISTED_SKIPS})")
         for track_id, labels in sorted(self.track_labels.items()):
             counts = ", ".join(f"{label} {count}" for label, count in sorted(labels.items(), key=lambda kv: -kv[1]))
             lines.append(f"track {track_id}: {sum(labels.values())} frames: {counts}")
@@ -254,6 +279,7 @@ def load_parameter_values(params_file: Path | str | None = None) -> dict[str, An
 def build_pipeline(model_path: Path | str | None = None, params_file: Path | str | None = None):
     """The perception pipeline exactly as the node builds it: the node's parameter values (defaults or
     ``params_file``) and its model (``model_path``, else the parameter file's, else the shipped one).
+    The node's image size limits are ``parameters.image_limits(load_parameter_values(params_file))``.
 
     Raises:
         FileNotFoundError: no model file; ValueError: bad parameter values or an unusable model.
@@ -286,18 +312,18 @@ class _Decoded:
         self.header, self.image, self.channel_order = header, image, channel_order
 
 
-def _decode(raw: bytes, msgtype: str) -> _Decoded:
+def _decode(raw: bytes, msgtype: str, limits: ImageLimits) -> _Decoded:
     """Deserialize one image message (with rosbags: the pixels stay a view on ``raw``, no copy) and
-    convert it for the core with the node's own conversion.
+    convert it for the core with the node's own conversion and size limits.
 
     Raises:
-        ImageConversionError, ValueError, TypeError: for messages that cannot be read as images.
+        any of :func:`_record_errors`: for records that cannot be read as images.
     """
     msg = bagio.typestore().deserialize_cdr(raw, msgtype)
     if msgtype == bagio.COMPRESSED_IMAGE_TYPE:
-        image, channel_order = compressed_msg_to_array(msg)
+        image, channel_order = compressed_msg_to_array(msg, limits)
     else:
-        image, channel_order = image_msg_to_array(msg)
+        image, channel_order = image_msg_to_array(msg, limits)
     stamp = msg.header.stamp
     header = Header(stamp=Time(sec=int(stamp.sec), nanosec=int(stamp.nanosec)), frame_id=str(msg.header.frame_id))
     return _Decoded(header, image, channel_order)
@@ -339,12 +365,18 @@ def process_bag(
 
     Raises:
         bagio.BagError: missing, corrupt or truncated bag; missing topic; unsupported message type.
+        bagio.OutputError: the output is, lies inside or contains the bag; it exists and is not an
+            earlier output; or it cannot be written (read-only file system, full disk).
         FileExistsError: the output exists and ``overwrite`` is false.
         FileNotFoundError: the model file does not exist.
     """
+    from emotion_recognition.ros.parameters import image_limits
+
     bag = Path(bag)
     output = Path(output)
+    bagio.refuse_overlap(output, [bag])
     pipeline = build_pipeline(model, params_file)
+    limits = image_limits(load_parameter_values(params_file))
     labels = tuple(pipeline.classifier.labels)
     bagio.require_types(EMOTIONS_TYPE, DETECTIONS_TYPE)
 
@@ -352,7 +384,8 @@ def process_bag(
         input_conn = next(c for c in reader.connections if c.topic == image_topic.name)
         input_definition = (input_conn.msgdef.data or None, input_conn.digest or None)
     summary = ProcessSummary(str(bag), image_topic.name, image_topic.msgtype, storage or image_topic.storage_id)
-    with bagio.staged_output_dir(output, overwrite=overwrite) as staging:
+    with bagio.staged_output_dir(output, overwrite=overwrite, protected=[bag]) as staging, \
+            bagio.output_errors(output):
         csv_path = staging / CSV_NAME
 
         def open_output():  # called in the writer thread: sqlite objects stay in the thread that made them
@@ -373,7 +406,7 @@ def process_bag(
         with csv_path.open("w", newline="") as csv_file:
             table = csv.writer(csv_file)
             table.writerow(csv_header(labels))
-            _run(bag, image_topic, pipeline, labels, open_output, table, summary, progress, log)
+            _run(bag, image_topic, pipeline, labels, limits, open_output, table, summary, progress, log)
         write_plot(staging / PLOT_NAME, csv_path, labels)
         summary.output = str(output.resolve())
         (staging / SUMMARY_NAME).write_text(json.dumps(summary.to_json(), indent=2) + "\n")
@@ -413,7 +446,7 @@ def _put(queue_: queue.Queue, item: Any, stop: threading.Event) -> bool:
     return False
 
 
-def _run(bag, image_topic, pipeline, labels, open_output, table, summary, progress, log) -> None:
+def _run(bag, image_topic, pipeline, labels, limits, open_output, table, summary, progress, log) -> None:
     """The frame loop of :func:`process_bag`; fills ``summary``.
 
     Three stages overlap: a reader thread reads and decodes the images (sqlite, MCAP and JPEG decoding
@@ -425,18 +458,25 @@ def _run(bag, image_topic, pipeline, labels, open_output, table, summary, progre
     results: queue.Queue = queue.Queue(STAGE_QUEUE_DEPTH)
     stop = threading.Event()
 
-    def skip(timestamp: int, exc: Exception) -> None:
+    record_errors = _record_errors()
+
+    def skip(timestamp: int, exc: BaseException) -> None:
         summary.skipped_frames += 1
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+        if len(reason) > MAX_REASON_CHARS:
+            reason = f"{reason[:MAX_REASON_CHARS]}... ({len(reason)} characters)"
+        if len(summary.skipped) < MAX_LISTED_SKIPS:
+            summary.skipped.append((int(timestamp), reason))
         if summary.skipped_frames <= MAX_FRAME_WARNINGS:
-            log(f"warning: skipped the image at bag time {timestamp} ns: {exc}")
+            log(f"warning: skipped the image at bag time {timestamp} ns: {reason}")
 
     def read() -> None:
         try:
             with bagio.open_image_topic(bag, image_topic.name) as (reader, _):
                 for _, timestamp, raw in bagio.iter_topic_messages(reader, image_topic.name):
                     try:
-                        item: tuple = (timestamp, raw, _decode(raw, image_topic.msgtype))
-                    except (ImageConversionError, ValueError, TypeError, IndexError, struct.error) as exc:
+                        item: tuple = (timestamp, raw, _decode(raw, image_topic.msgtype, limits))
+                    except record_errors as exc:
                         item = (timestamp, raw, exc)
                     if not _put(decoded, item, stop):
                         return
@@ -486,14 +526,14 @@ def _run(bag, image_topic, pipeline, labels, open_output, table, summary, progre
                 break
             bar.update(1)
             timestamp, raw, frame = item
-            if isinstance(frame, Exception):
+            if isinstance(frame, BaseException):
                 skip(timestamp, frame)
                 continue
             stamp_ns = frame.header.stamp.sec * 1_000_000_000 + frame.header.stamp.nanosec
             try:
                 result, annotated = pipeline.process(frame.image, stamp_ns / 1e9, channel_order=frame.channel_order,
                                                      annotate=True)
-            except InvalidImageError as exc:
+            except (InvalidImageError, ModelOutputError) as exc:
                 skip(timestamp, exc)
                 continue
             if not _put(results, (timestamp, raw, frame.header, result, annotated), stop):
@@ -527,7 +567,7 @@ def _run(bag, image_topic, pipeline, labels, open_output, table, summary, progre
         if stage.error is not None:
             raise stage.error
     if summary.skipped_frames > MAX_FRAME_WARNINGS:
-        log(f"warning: {summary.skipped_frames} images could not be decoded and were skipped")
+        log(f"warning: {summary.skipped_frames} records could not be used as images and were skipped")
     summary.track_labels = {track_id: dict(counts) for track_id, counts in tracks.items()}
 
 
@@ -550,6 +590,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``emotion_bag_process``; returns the exit status (0 on success)."""
     args = build_parser().parse_args(argv)
@@ -562,8 +607,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             bag, output, topic=args.topic, storage=args.storage, model=args.model, params_file=args.params_file,
             overwrite=args.overwrite, progress=False if args.no_progress else None, log=warn,
         )
-    except (bagio.BagError, FileExistsError, FileNotFoundError, ValueError) as exc:
-        print(f"emotion_bag_process: error: {exc}", file=sys.stderr)
+    except (bagio.BagError, bagio.OutputError, FileExistsError, FileNotFoundError, ValueError) as exc:
+        print(f"emotion_bag_process: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except (OSError, sqlite3.Error) as exc:  # writing the output: full disk, read-only file system
+        print(f"emotion_bag_process: error: cannot write the output {output}: {_one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("emotion_bag_process: interrupted; no output written", file=sys.stderr)

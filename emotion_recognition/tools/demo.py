@@ -317,8 +317,8 @@ def run_demo(args: argparse.Namespace, log=print) -> dict[str, Any]:
     params_file = args.params_file or default_params_file()
     started = time.monotonic()
     output = Path(args.output)
-    with tempfile.TemporaryDirectory(prefix="emotion_demo-") as workdir_name, \
-            bagio.staged_output_dir(output, overwrite=True) as staging:
+    replaced = bagio.staged_output_dir(output, overwrite=True, protected=_inputs(args), only_outputs=True)
+    with tempfile.TemporaryDirectory(prefix="emotion_demo-") as workdir_name, replaced as staging:
         workdir = Path(workdir_name)
         source = open_source(args, workdir)
         msgtype = CompressedImage if source.compressed else Image
@@ -477,6 +477,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _inputs(args: argparse.Namespace) -> list[Path]:
+    """The user's input files (bag, video), which the output folder must never replace."""
+    return [path for path in (args.bag, args.video) if path is not None]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``emotion_demo``; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -486,9 +491,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.rate <= 0:
         print("emotion_demo: error: --rate must be > 0", file=sys.stderr)
         return 2
+    from emotion_recognition.tools import bagio
+
     try:
         summary = run_demo(args)
-    except DemoError as exc:
+    except (DemoError, bagio.OutputError, FileExistsError) as exc:
         print(f"emotion_demo: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
