@@ -161,3 +161,14 @@ def test_images_lost_inside_dds_are_reported_in_diagnostics(raw_rig: NodeRig) ->
         assert latest is not None
     rig.client.node.destroy_publisher(publisher)
     assert lost > 0, f"no loss reported in /diagnostics ({key})"
+
+
+def test_published_probabilities_sum_to_one(raw_rig: NodeRig) -> None:
+    """The shipped int8 model's raw rows sum to about 1.008; what the node publishes sums to 1."""
+    rig = raw_rig
+    sec = rig.stamp()
+    rig.send(array_to_image_msg(np.ascontiguousarray(FACE_FRAME[:300, :300]), "bgr8", rig.header(sec)))
+    faces = rig.answer(sec).faces
+    assert len(faces) == 1
+    assert abs(sum(faces[0].probabilities) - 1.0) < 1e-5
+    assert faces[0].confidence == max(faces[0].probabilities)
