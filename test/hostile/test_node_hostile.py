@@ -9,6 +9,7 @@ import array
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -18,6 +19,7 @@ from emotion_recognition.core.image import DEFAULT_MAX_IMAGE_PIXELS
 from emotion_recognition.ros.image_conversion import CAUSE_TOO_LARGE, CAUSE_UNSUPPORTED_ENCODING, array_to_image_msg
 from test.conftest import next_ros_domain_id
 from test.support.bombs import jpeg_claiming, png_bomb, process_memory
+from test.support.images import ASTRONAUT, photo_bgr
 from test.support.models import ModelFiles
 from test.support.node_rig import FACE_FRAME, NodeRig, compressed_msg
 from test.support.ros_graph import GraphClient, NodeProcess, model_args
@@ -172,3 +174,15 @@ def test_published_probabilities_sum_to_one(raw_rig: NodeRig) -> None:
     assert len(faces) == 1
     assert abs(sum(faces[0].probabilities) - 1.0) < 1e-5
     assert faces[0].confidence == max(faces[0].probabilities)
+
+
+def test_the_node_reports_a_face_at_the_size_floor_in_30_of_30_identical_frames(raw_rig: NodeRig) -> None:
+    rig = raw_rig
+    frame = cv2.resize(photo_bgr(ASTRONAUT), (256, 256), interpolation=cv2.INTER_AREA)
+    counts = []
+    sec = rig.stamp()
+    for index in range(30):
+        nanosec = index * 33_000_000
+        rig.send(array_to_image_msg(frame, "bgr8", rig.header(sec, nanosec)))
+        counts.append(len(rig.answer(sec, nanosec).faces))
+    assert counts == [1] * 30, counts

@@ -34,6 +34,7 @@ def write_bad_models(directory: Path) -> dict[str, Path]:
     import keras
     from keras import ops
 
+    keras.mixed_precision.set_global_policy("float32")  # a training test may have set mixed_bfloat16
     keras.utils.set_random_seed(5)
     paths: dict[str, Path] = {}
 
