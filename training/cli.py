@@ -40,8 +40,9 @@ def check_numeric_options(args: argparse.Namespace) -> None:
             raise ValueError(f"{option} must be a finite number, got {value}")
         if low is not None and (value < low or (value == low and not low_allowed)):
             raise ValueError(f"{option} must be {'>=' if low_allowed else '>'} {low}, got {value}")
-        if high is not None and (value > high or (name == "label_smoothing" and value >= high)):
-            raise ValueError(f"{option} must be {'<' if name == 'label_smoothing' else '<='} {high}, got {value}")
+        high_excluded = name == "label_smoothing"
+        if high is not None and (value > high or (high_excluded and value >= high)):
+            raise ValueError(f"{option} must be {'<' if high_excluded else '<='} {high}, got {value}")
     epochs, warmup = getattr(args, "epochs", None), getattr(args, "warmup_epochs", None)
     if epochs is not None and warmup is not None and warmup >= epochs:
         raise ValueError(f"--warmup-epochs ({warmup}) must be below --epochs ({epochs})")

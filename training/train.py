@@ -282,8 +282,9 @@ def train(config: TrainConfig, resume: bool = False, max_minutes: float | None =
         verbose="auto" if sys.stdout.isatty() else 2,
     )
     if state.get("diverged_epoch"):
-        raise ValueError(f"training diverged: the loss became NaN or infinite in epoch {state['diverged_epoch']}; "
-                         "that epoch's weights were not saved (lower --learning-rate)")
+        raise ValueError(f"training diverged: the loss became NaN or infinite in epoch "
+                         f"{state['diverged_epoch']}; that epoch's weights were not saved "
+                         "(lower --learning-rate)")
     if not best_path.is_file():
         raise ValueError(f"no model was written to {best_path}")
     return best_path

@@ -187,7 +187,8 @@ class EmotionClassifier:
         if len(faces) == 0:
             return np.zeros((0, NUM_EMOTIONS), dtype=np.float32)
         faces = np.ascontiguousarray(faces, dtype=np.float32)
-        return as_probabilities(np.asarray(self._runner(faces), dtype=np.float32).reshape(len(faces), NUM_EMOTIONS))
+        output = np.asarray(self._runner(faces), dtype=np.float32).reshape(len(faces), NUM_EMOTIONS)
+        return as_probabilities(output)
 
     def __repr__(self) -> str:
         return f"EmotionClassifier(path={self.path!r}, backend={self.backend!r}, num_threads={self.num_threads})"

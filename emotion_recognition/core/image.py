@@ -95,6 +95,10 @@ class ImageLimits:
             )
 
 
+# The limits used when none are given (the node's and the bag tools' defaults).
+DEFAULT_LIMITS = ImageLimits()
+
+
 def _byte_view(data: bytes | bytearray | memoryview | np.ndarray) -> memoryview:
     """A flat byte view on ``data`` (no copy for bytes, array.array or a contiguous uint8 array)."""
     if isinstance(data, np.ndarray) and not (data.dtype == np.uint8 and data.flags.c_contiguous):
@@ -131,7 +135,7 @@ def compressed_image_size(data: bytes | bytearray | memoryview | np.ndarray) -> 
 
 
 def decode_compressed(data: bytes | bytearray | memoryview | np.ndarray,
-                      limits: ImageLimits = ImageLimits()) -> tuple[np.ndarray, str]:
+                      limits: ImageLimits = DEFAULT_LIMITS) -> tuple[np.ndarray, str]:
     """Decode a JPEG or PNG into ``(array, channel_order)`` (``"gray"``, ``"bgr"`` or ``"bgra"``, uint8;
     16-bit PNGs are scaled to 8 bits), after checking its byte size and the dimensions its header declares
     against ``limits``: a decompression bomb is refused before OpenCV allocates its pixels.
@@ -152,7 +156,9 @@ def decode_compressed(data: bytes | bytearray | memoryview | np.ndarray,
     limits.check_size(width, height, "compressed image")
     image = cv2.imdecode(np.frombuffer(view, dtype=np.uint8), cv2.IMREAD_ANYCOLOR)
     if image is None or image.size == 0:
-        raise ImageDecodeError("decode_failed", f"compressed image ({view.nbytes} bytes) could not be decoded")
+        raise ImageDecodeError(
+            "decode_failed", f"compressed image ({view.nbytes} bytes) could not be decoded"
+        )
     if image.ndim == 2:
         return image, "gray"
     return image, "bgra" if image.shape[2] == 4 else "bgr"
@@ -184,7 +190,8 @@ def _checked(image: np.ndarray, channel_order: str) -> tuple[np.ndarray, int, st
     expected = _CHANNELS_OF_ORDER.get(channel_order)
     if expected is not None and channels != expected:
         raise InvalidImageError(
-            f"channel_order {channel_order!r} needs {expected} channel(s), got {channels} (shape {image.shape})"
+            f"channel_order {channel_order!r} needs {expected} channel(s), got {channels} "
+            f"(shape {image.shape})"
         )
     if image.dtype == np.uint8:
         pass
@@ -202,7 +209,8 @@ def to_bgr(image: np.ndarray, channel_order: str = "bgr") -> np.ndarray:
 
     Accepts gray (H, W) or (H, W, 1), 3-channel BGR or RGB, 4-channel BGRA or RGBA, uint8 or uint16
     (scaled to uint8). ``channel_order`` says whether colour input is "bgr" or "rgb" (ignored for
-    gray), or names the layout: "gray", "bgra", "rgba" (see :data:`CHANNEL_ORDERS`). A contiguous uint8 BGR input is returned as is, without a copy.
+    gray), or names the layout: "gray", "bgra", "rgba" (see :data:`CHANNEL_ORDERS`). A contiguous
+    uint8 BGR input is returned as is, without a copy.
 
     Raises:
         InvalidImageError: for anything else (empty, smaller than 24x24, wrong dtype or shape).

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from emotion_recognition.core.image import (
+    DEFAULT_LIMITS,
     ImageDecodeError,
     ImageLimits,
     ImageTooLargeError,
@@ -96,7 +97,7 @@ def quoted(text: Any, limit: int = MAX_QUOTED_CHARS) -> str:
     return f"{text[:limit]!r}... ({len(text)} characters)"
 
 
-def image_msg_to_array(msg: Any, limits: ImageLimits = ImageLimits()) -> tuple[np.ndarray, str]:
+def image_msg_to_array(msg: Any, limits: ImageLimits = DEFAULT_LIMITS) -> tuple[np.ndarray, str]:
     """Turn a ``sensor_msgs/Image`` into ``(array, channel_order)`` for the perception core.
 
     The array is ``uint8``, ``(height, width)`` for ``"gray"`` or ``(height, width, channels)``; for
@@ -162,7 +163,7 @@ def image_msg_to_array(msg: Any, limits: ImageLimits = ImageLimits()) -> tuple[n
     return rows.reshape(height, width, encoding.channels), encoding.channel_order
 
 
-def compressed_msg_to_array(msg: Any, limits: ImageLimits = ImageLimits()) -> tuple[np.ndarray, str]:
+def compressed_msg_to_array(msg: Any, limits: ImageLimits = DEFAULT_LIMITS) -> tuple[np.ndarray, str]:
     """Decode a ``sensor_msgs/CompressedImage`` (JPEG or PNG) into ``(array, channel_order)``.
 
     The format is recognised from the data itself (the ``format`` string is free text and drivers fill it

@@ -611,7 +611,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"emotion_bag_process: error: {_one_line(exc)}", file=sys.stderr)
         return 1
     except (OSError, sqlite3.Error) as exc:  # writing the output: full disk, read-only file system
-        print(f"emotion_bag_process: error: cannot write the output {output}: {_one_line(exc)}", file=sys.stderr)
+        print(f"emotion_bag_process: error: cannot write the output {output}: {_one_line(exc)}",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("emotion_bag_process: interrupted; no output written", file=sys.stderr)

@@ -39,8 +39,13 @@ def run_cli(model: Path, *args: str) -> int:
 
 def run_tool(module: str, *args: str, env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()):
     """A bag tool as its own process (the real command line), output captured."""
-    return subprocess.run([*prefix, sys.executable, "-m", f"emotion_recognition.tools.{module}", *args],
-                          capture_output=True, text=True, timeout=300, env=env)
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", f"emotion_recognition.tools.{module}", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
 
 
 def assert_one_error_line(result: subprocess.CompletedProcess, prog: str, *expected: str) -> str:
@@ -77,12 +82,19 @@ def _bad_records(good: bytes) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("storage", ["sqlite3", "mcap"])
-def test_undecodable_records_are_skipped_counted_and_listed(tmp_path: Path, capsys, model: Path,
-                                                            storage: str) -> None:
+def test_undecodable_records_are_skipped_counted_and_listed(
+    tmp_path: Path, capsys, model: Path, storage: str
+) -> None:
     store = bagio.typestore()
     frames = list(sample_frames(60))
-    good = [bytes(store.serialize_cdr(bagio.image_message(frames[i].image, frames[i].stamp_ns, "cam"),
-                                      bagio.IMAGE_TYPE)) for i in FACE_FRAME_INDICES[:2]]
+    good = [
+        bytes(
+            store.serialize_cdr(
+                bagio.image_message(frames[i].image, frames[i].stamp_ns, "cam"), bagio.IMAGE_TYPE
+            )
+        )
+        for i in FACE_FRAME_INDICES[:2]
+    ]
     bad = _bad_records(good[0])
     bag = tmp_path / "bag"
     writer = bagio.open_writer(bag, storage)
@@ -120,12 +132,17 @@ def photo_bag(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("where", ["equal", "inside", "containing", "db3_file"])
 @pytest.mark.parametrize("overwrite", [False, True], ids=["plain", "overwrite"])
-def test_an_output_that_would_destroy_the_input_is_refused(photo_bag: Path, capsys, model: Path, where: str,
-                                                           overwrite: bool) -> None:
+def test_an_output_that_would_destroy_the_input_is_refused(
+    photo_bag: Path, capsys, model: Path, where: str, overwrite: bool
+) -> None:
     before = tree_digest(photo_bag.parent)
     bag_arg = str(next(photo_bag.glob("*.db3"))) if where == "db3_file" else str(photo_bag)
-    output = {"equal": Path(bag_arg), "inside": photo_bag / "out", "containing": photo_bag.parent,
-              "db3_file": photo_bag}[where]
+    output = {
+        "equal": Path(bag_arg),
+        "inside": photo_bag / "out",
+        "containing": photo_bag.parent,
+        "db3_file": photo_bag,
+    }[where]
     status = run_cli(model, bag_arg, "-o", str(output), *(["--overwrite"] if overwrite else []))
     err = capsys.readouterr().err
     assert status != 0
@@ -134,8 +151,9 @@ def test_an_output_that_would_destroy_the_input_is_refused(photo_bag: Path, caps
     assert not any(p.name.startswith(".") for p in photo_bag.parent.rglob("*"))  # no staging left
 
 
-def test_the_demo_refuses_to_replace_its_input_bag_or_a_folder_of_user_data(photo_bag: Path,
-                                                                             tmp_path: Path) -> None:
+def test_the_demo_refuses_to_replace_its_input_bag_or_a_folder_of_user_data(
+    photo_bag: Path, tmp_path: Path
+) -> None:
     before = tree_digest(photo_bag.parent)
     result = run_tool("demo", "--bag", str(photo_bag), "-o", str(photo_bag.parent))
     assert_one_error_line(result, "emotion_demo", "contains the input")
@@ -158,16 +176,20 @@ def _bit_rot(bag: Path, mode: str) -> None:
             data[position] ^= 1 << int(rng.integers(0, 8))
     else:  # a zeroed 4 KB page in the middle of the messages
         page = len(data) // 4096 // 2
-        data[page * 4096:(page + 1) * 4096] = bytes(4096)
+        data[page * 4096 : (page + 1) * 4096] = bytes(4096)
     db3.write_bytes(bytes(data))
 
 
 @pytest.mark.parametrize("mode", ["flipped_bits", "zeroed_page"])
-def test_a_bit_rotted_sqlite_bag_gives_one_error_line_in_both_tools(tmp_path: Path, model: Path, mode: str) -> None:
+def test_a_bit_rotted_sqlite_bag_gives_one_error_line_in_both_tools(
+    tmp_path: Path, model: Path, mode: str
+) -> None:
     bag = tmp_path / "bag"
     write_photo_bag(bag, "sqlite3", compressed=True)
     _bit_rot(bag, mode)
-    result = run_tool("bag_process", str(bag), "-o", str(tmp_path / "out"), "--model", str(model), "--no-progress")
+    result = run_tool(
+        "bag_process", str(bag), "-o", str(tmp_path / "out"), "--model", str(model), "--no-progress"
+    )
     assert_one_error_line(result, "emotion_bag_process", "corrupt")
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))
     env = ros_environment(next_ros_domain_id())
@@ -175,13 +197,18 @@ def test_a_bit_rotted_sqlite_bag_gives_one_error_line_in_both_tools(tmp_path: Pa
     assert_one_error_line(result, "emotion_bag_replay", "corrupt")
 
 
-@pytest.mark.parametrize(("options", "storage", "expected"), [
-    ("ro,size=4m", "sqlite3", "Read-only file system"),
-    ("size=160k", "sqlite3", "full"),
-    ("size=160k", "mcap", "No space left on device"),
-], ids=["read_only", "full_disk_sqlite3", "full_disk_mcap"])
-def test_an_unwritable_output_gives_one_error_line_and_leaves_nothing(tmp_path: Path, model: Path, options: str,
-                                                                     storage: str, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("options", "storage", "expected"),
+    [
+        ("ro,size=4m", "sqlite3", "Read-only file system"),
+        ("size=160k", "sqlite3", "full"),
+        ("size=160k", "mcap", "No space left on device"),
+    ],
+    ids=["read_only", "full_disk_sqlite3", "full_disk_mcap"],
+)
+def test_an_unwritable_output_gives_one_error_line_and_leaves_nothing(
+    tmp_path: Path, model: Path, options: str, storage: str, expected: str
+) -> None:
     """A real read-only file system and a real full disk: a tmpfs mounted (read-only, or 160 KB) in a
     private mount namespace of the command, so nothing outside the test sees it."""
     bag = tmp_path / "bag"
@@ -189,12 +216,31 @@ def test_an_unwritable_output_gives_one_error_line_and_leaves_nothing(tmp_path: 
     mount_point = tmp_path / "mnt"
     listing = f'; ls -A "{mount_point}" > "{tmp_path}/left.txt"'
     mount_point.mkdir()
-    script = (f'mount -t tmpfs -o {options} none "{mount_point}" && "$@"; status=$?{listing}; exit $status')
+    script = f'mount -t tmpfs -o {options} none "{mount_point}" && "$@"; status=$?{listing}; exit $status'
     result = subprocess.run(
-        ["unshare", "--map-root-user", "--mount", "sh", "-c", script, "sh", sys.executable, "-m",
-         "emotion_recognition.tools.bag_process", str(bag), "-o", str(mount_point / "out"), "--storage", storage,
-         "--model", str(model), "--no-progress"],
-        capture_output=True, text=True, timeout=300,
+        [
+            "unshare",
+            "--map-root-user",
+            "--mount",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            sys.executable,
+            "-m",
+            "emotion_recognition.tools.bag_process",
+            str(bag),
+            "-o",
+            str(mount_point / "out"),
+            "--storage",
+            storage,
+            "--model",
+            str(model),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert_one_error_line(result, "emotion_bag_process", expected)
     assert (tmp_path / "left.txt").read_text().split() == []  # no output, no staging folder left
@@ -205,11 +251,17 @@ def _layout(bgr: np.ndarray, encoding: str) -> tuple[np.ndarray, int]:
     """``bgr`` in the memory layout of a ``sensor_msgs/Image`` encoding, and its bytes per pixel."""
     gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
     layouts = {
-        "rgb8": (cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), 3), "bgr8": (bgr, 3), "8UC3": (bgr, 3),
-        "rgba8": (cv2.cvtColor(bgr, cv2.COLOR_BGR2RGBA), 4), "bgra8": (cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA), 4),
-        "8UC4": (cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA), 4), "mono8": (gray, 1), "8UC1": (gray, 1),
+        "rgb8": (cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), 3),
+        "bgr8": (bgr, 3),
+        "8UC3": (bgr, 3),
+        "rgba8": (cv2.cvtColor(bgr, cv2.COLOR_BGR2RGBA), 4),
+        "bgra8": (cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA), 4),
+        "8UC4": (cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA), 4),
+        "mono8": (gray, 1),
+        "8UC1": (gray, 1),
         "mono16": ((gray.astype(np.uint16) * 257).astype("<u2").view(np.uint8), 2),
-        "yuv422": (cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_UYVY), 2), "uyvy": (cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_UYVY), 2),
+        "yuv422": (cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_UYVY), 2),
+        "uyvy": (cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_UYVY), 2),
         "yuv422_yuy2": (cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_YUY2), 2),
         "yuyv": (cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_YUY2), 2),
     }
@@ -238,25 +290,37 @@ def _write_bag(path: Path, kind: str) -> int:
         frame = frames[index]
         faces += len(frame.face_boxes)
         header = store.types["std_msgs/msg/Header"](
-            stamp=store.types["builtin_interfaces/msg/Time"](sec=frame.stamp_ns // 10**9,
-                                                              nanosec=frame.stamp_ns % 10**9),
-            frame_id="cam")
+            stamp=store.types["builtin_interfaces/msg/Time"](
+                sec=frame.stamp_ns // 10**9, nanosec=frame.stamp_ns % 10**9
+            ),
+            frame_id="cam",
+        )
         if compressed:
             data = np.ascontiguousarray(COMPRESSED_KINDS[kind](frame.image).reshape(-1))
-            message = store.types[msgtype](header=header, format="png" if "png" in kind else "jpeg", data=data)
+            message = store.types[msgtype](
+                header=header, format="png" if "png" in kind else "jpeg", data=data
+            )
         else:
             pixels, bytes_per_pixel = _layout(frame.image, kind)
             height, width = frame.image.shape[:2]
-            message = store.types[msgtype](header=header, height=height, width=width, encoding=kind, is_bigendian=0,
-                                           step=width * bytes_per_pixel,
-                                           data=np.ascontiguousarray(pixels).reshape(-1))
+            message = store.types[msgtype](
+                header=header,
+                height=height,
+                width=width,
+                encoding=kind,
+                is_bigendian=0,
+                step=width * bytes_per_pixel,
+                data=np.ascontiguousarray(pixels).reshape(-1),
+            )
         writer.write(connection, frame.stamp_ns, store.serialize_cdr(message, msgtype))
     writer.close()
     return faces
 
 
 @pytest.mark.parametrize("kind", [*SUPPORTED_ENCODINGS, *COMPRESSED_KINDS])
-def test_the_bag_tool_takes_every_encoding_the_node_takes(tmp_path: Path, capsys, model: Path, kind: str) -> None:
+def test_the_bag_tool_takes_every_encoding_the_node_takes(
+    tmp_path: Path, capsys, model: Path, kind: str
+) -> None:
     faces = _write_bag(tmp_path / "bag", kind)
     assert run_cli(model, str(tmp_path / "bag"), "-o", str(tmp_path / "out")) == 0
     summary = json.loads((tmp_path / "out" / bag_process.SUMMARY_NAME).read_text())

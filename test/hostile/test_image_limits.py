@@ -132,26 +132,44 @@ def test_the_core_takes_every_channel_order_image_conversion_returns(order: str,
 
 
 # ----------------------------------------------------------------------------------------- fuzzing
-FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow],
-                derandomize=True)
+FUZZ = settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+)
 
 
 @FUZZ
 @given(
     encoding=st.one_of(st.sampled_from(SUPPORTED_ENCODINGS), st.text(max_size=40)),
-    width=st.integers(0, 200), height=st.integers(0, 200), extra_step=st.integers(-8, 16),
-    data_delta=st.integers(-4, 4), big_endian=st.booleans(), seed=st.integers(0, 2**16),
+    width=st.integers(0, 200),
+    height=st.integers(0, 200),
+    extra_step=st.integers(-8, 16),
+    data_delta=st.integers(-4, 4),
+    big_endian=st.booleans(),
+    seed=st.integers(0, 2**16),
 )
 def test_fuzz_raw_image_conversion_either_converts_or_refuses_with_a_cause(
     encoding: str, width: int, height: int, extra_step: int, data_delta: int, big_endian: bool, seed: int
 ) -> None:
     """Any header and data length: a conversion the core accepts, or ImageConversionError, nothing else."""
-    bytes_per_pixel = {"mono16": 2, "rgb8": 3, "bgr8": 3, "8UC3": 3, "rgba8": 4, "bgra8": 4, "8UC4": 4,
-                       "yuv422": 2, "uyvy": 2, "yuv422_yuy2": 2, "yuyv": 2}.get(encoding, 1)
+    bytes_per_pixel = {
+        "mono16": 2,
+        "rgb8": 3,
+        "bgr8": 3,
+        "8UC3": 3,
+        "rgba8": 4,
+        "bgra8": 4,
+        "8UC4": 4,
+        "yuv422": 2,
+        "uyvy": 2,
+        "yuv422_yuy2": 2,
+        "yuyv": 2,
+    }.get(encoding, 1)
     step = max(0, width * bytes_per_pixel + extra_step)
     length = max(0, height * step + (data_delta if seed % 2 else 0))
     msg = Image(height=height, width=width, encoding=encoding, step=step, is_bigendian=int(big_endian))
-    msg.data = array.array("B", np.random.default_rng(seed).integers(0, 256, length, dtype=np.uint8).tobytes())
+    msg.data = array.array(
+        "B", np.random.default_rng(seed).integers(0, 256, length, dtype=np.uint8).tobytes()
+    )
     limits = ImageLimits(max_image_pixels=150 * 150)
     try:
         image, order = image_msg_to_array(msg, limits)

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from emotion_recognition.core.classifier import EmotionClassifier, ModelLoadError, ModelOutputError
-from emotion_recognition.core.pipeline import EmotionPipeline
 from emotion_recognition.core.preprocessing import crop_faces
 from test.conftest import next_ros_domain_id
 from test.support.bad_models import write_bad_models
@@ -58,8 +57,9 @@ def test_the_shipped_model_probabilities_are_normalised(emotion_models: ModelFil
 
 
 @pytest.mark.parametrize("name", sorted(REFUSED))
-def test_the_node_fails_configure_with_the_reason_and_stays_up(tmp_path: Path, bad_models: dict[str, Path],
-                                                               name: str) -> None:
+def test_the_node_fails_configure_with_the_reason_and_stays_up(
+    tmp_path: Path, bad_models: dict[str, Path], name: str
+) -> None:
     node = NodeProcess(next_ros_domain_id(), ["-p", f"model_path:={bad_models[name]}"], tmp_path / "node.log")
     try:
         log = node.wait_for_log("configure failed")
@@ -70,12 +70,15 @@ def test_the_node_fails_configure_with_the_reason_and_stays_up(tmp_path: Path, b
         node.stop()
 
 
-def test_the_node_skips_a_frame_with_a_nan_output_and_keeps_answering(tmp_path: Path,
-                                                                      bad_models: dict[str, Path],
-                                                                      emotion_models: ModelFiles) -> None:
+def test_the_node_skips_a_frame_with_a_nan_output_and_keeps_answering(
+    tmp_path: Path, bad_models: dict[str, Path], emotion_models: ModelFiles
+) -> None:
     domain_id = next_ros_domain_id()
-    node = NodeProcess(domain_id, ["-r", "__ns:=/nan", "-p", f"model_path:={bad_models['nan_on_texture']}"],
-                       tmp_path / "node.log")
+    node = NodeProcess(
+        domain_id,
+        ["-r", "__ns:=/nan", "-p", f"model_path:={bad_models['nan_on_texture']}"],
+        tmp_path / "node.log",
+    )
     client = GraphClient(domain_id)
     try:
         node.wait_for_log("active: subscribed to")

@@ -16,7 +16,11 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
 from emotion_recognition.core.image import DEFAULT_MAX_IMAGE_PIXELS
-from emotion_recognition.ros.image_conversion import CAUSE_TOO_LARGE, CAUSE_UNSUPPORTED_ENCODING, array_to_image_msg
+from emotion_recognition.ros.image_conversion import (
+    CAUSE_TOO_LARGE,
+    CAUSE_UNSUPPORTED_ENCODING,
+    array_to_image_msg,
+)
 from test.conftest import next_ros_domain_id
 from test.support.bombs import jpeg_claiming, png_bomb, process_memory
 from test.support.images import ASTRONAUT, photo_bgr
@@ -33,14 +37,27 @@ IMAGE_TOPIC = "/hostile/camera/image_raw"
 RAW_LIMIT = 100_000
 
 
-def _start(tmp_path_factory: pytest.TempPathFactory, models: ModelFiles, name: str, extra: list[str],
-           compressed: bool):
+def _start(
+    tmp_path_factory: pytest.TempPathFactory,
+    models: ModelFiles,
+    name: str,
+    extra: list[str],
+    compressed: bool,
+):
     domain_id = next_ros_domain_id()
     topic = f"{IMAGE_TOPIC}/compressed" if compressed else IMAGE_TOPIC
     node = NodeProcess(
         domain_id,
-        ["-r", f"__ns:={NAMESPACE}", "-r", f"image:={IMAGE_TOPIC}", "-r", f"image/compressed:={IMAGE_TOPIC}/compressed",
-         *extra, *model_args(models)],
+        [
+            "-r",
+            f"__ns:={NAMESPACE}",
+            "-r",
+            f"image:={IMAGE_TOPIC}",
+            "-r",
+            f"image/compressed:={IMAGE_TOPIC}/compressed",
+            *extra,
+            *model_args(models),
+        ],
         tmp_path_factory.mktemp(name) / "node.log",
     )
     client = GraphClient(domain_id)
@@ -54,8 +71,13 @@ def _start(tmp_path_factory: pytest.TempPathFactory, models: ModelFiles, name: s
 def compressed_rig(tmp_path_factory: pytest.TempPathFactory, emotion_models: ModelFiles):
     # Reliable: the 875 KB PNG bomb is larger than Fast DDS's default shared-memory segment, and a
     # reliable subscription gets its fragments resent (README "Large images over Fast DDS").
-    node, client, rig = _start(tmp_path_factory, emotion_models, "bombs",
-                               ["-p", "use_compressed:=true", "-p", "image_reliability:=reliable"], True)
+    node, client, rig = _start(
+        tmp_path_factory,
+        emotion_models,
+        "bombs",
+        ["-p", "use_compressed:=true", "-p", "image_reliability:=reliable"],
+        True,
+    )
     try:
         yield rig
     finally:
@@ -65,7 +87,9 @@ def compressed_rig(tmp_path_factory: pytest.TempPathFactory, emotion_models: Mod
 
 @pytest.fixture(scope="module")
 def raw_rig(tmp_path_factory: pytest.TempPathFactory, emotion_models: ModelFiles):
-    node, client, rig = _start(tmp_path_factory, emotion_models, "raw", ["-p", f"max_image_pixels:={RAW_LIMIT}"], False)
+    node, client, rig = _start(
+        tmp_path_factory, emotion_models, "raw", ["-p", f"max_image_pixels:={RAW_LIMIT}"], False
+    )
     try:
         yield rig
     finally:

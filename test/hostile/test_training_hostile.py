@@ -79,9 +79,12 @@ BAD_TRAIN_OPTIONS = [
 ]
 
 
-@pytest.mark.parametrize(("option", "message"), BAD_TRAIN_OPTIONS, ids=lambda v: " ".join(v) if isinstance(v, tuple) else None)
-def test_train_refuses_bad_options_with_one_error_line(tmp_path: Path, capsys, option: tuple[str, str],
-                                                       message: str) -> None:
+@pytest.mark.parametrize(
+    ("option", "message"), BAD_TRAIN_OPTIONS, ids=lambda v: " ".join(v) if isinstance(v, tuple) else None
+)
+def test_train_refuses_bad_options_with_one_error_line(
+    tmp_path: Path, capsys, option: tuple[str, str], message: str
+) -> None:
     good = write_csv(tmp_path / "good.csv")
     overflow = write_csv(tmp_path / "fer.csv", bad_pixel="99999999999999999999", bad_row=2)
     # float32: a run that gets as far as choosing the precision must not leave mixed_bfloat16 as Keras's
@@ -94,16 +97,29 @@ def test_train_refuses_bad_options_with_one_error_line(tmp_path: Path, capsys, o
     assert not (tmp_path / "run" / "best.keras").exists()
 
 
-@pytest.mark.parametrize(("option", "message"), [
-    (("--calibration-images", "0"), "--calibration-images must be >= 1"),
-    (("--max-int8-drop", "nan"), "--max-int8-drop must be a finite number"),
-    (("--max-int8-drop", "-1"), "--max-int8-drop must be >= 0.0"),
-])
-def test_export_refuses_bad_options_with_one_error_line(tmp_path: Path, capsys, option: tuple[str, str],
-                                                        message: str) -> None:
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (("--calibration-images", "0"), "--calibration-images must be >= 1"),
+        (("--max-int8-drop", "nan"), "--max-int8-drop must be a finite number"),
+        (("--max-int8-drop", "-1"), "--max-int8-drop must be >= 0.0"),
+    ],
+)
+def test_export_refuses_bad_options_with_one_error_line(
+    tmp_path: Path, capsys, option: tuple[str, str], message: str
+) -> None:
     data = write_csv(tmp_path / "good.csv")
-    status, err = run(capsys, "export", "--model", str(tmp_path / "best.keras"), "--data", str(data),
-                      "--out", str(tmp_path / "out"), *option)
+    status, err = run(
+        capsys,
+        "export",
+        "--model",
+        str(tmp_path / "best.keras"),
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "out"),
+        *option,
+    )
     assert_one_error_line(status, err, message)
 
 
@@ -118,15 +134,18 @@ def wrong_shape_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pa
 
 
 @pytest.mark.parametrize("model", ["text", "input_32.tflite", "output_5.tflite", "rgb_input.keras"])
-def test_evaluate_with_a_broken_or_wrong_shape_model_is_one_error_line(tmp_path: Path, capsys, model: str,
-                                                                      wrong_shape_models: dict[str, Path]) -> None:
+def test_evaluate_with_a_broken_or_wrong_shape_model_is_one_error_line(
+    tmp_path: Path, capsys, model: str, wrong_shape_models: dict[str, Path]
+) -> None:
     if model == "text":
         path = tmp_path / "model.tflite"
         path.write_text("this is not a model\n")
     else:
         path = wrong_shape_models[model]
     data = write_csv(tmp_path / "good.csv")
-    status, err = run(capsys, "evaluate", "--model", str(path), "--data", str(data), "--out", str(tmp_path / "eval"))
+    status, err = run(
+        capsys, "evaluate", "--model", str(path), "--data", str(data), "--out", str(tmp_path / "eval")
+    )
     assert_one_error_line(status, err, str(path))
     assert not (tmp_path / "eval").exists()
 
@@ -134,9 +153,26 @@ def test_evaluate_with_a_broken_or_wrong_shape_model_is_one_error_line(tmp_path:
 def test_a_run_whose_loss_becomes_nan_writes_no_model_and_fails(tmp_path: Path, capsys) -> None:
     data = write_csv(tmp_path / "good.csv", count=42)
     run_dir = tmp_path / "run"
-    status, err = run(capsys, "train", "--data", str(data), "--run-dir", str(run_dir), "--epochs", "2",
-                      "--warmup-epochs", "0", "--batch-size", "7", "--learning-rate", "1e30",
-                      "--mixed-precision", "off", "--architecture", "compact_fer")
+    status, err = run(
+        capsys,
+        "train",
+        "--data",
+        str(data),
+        "--run-dir",
+        str(run_dir),
+        "--epochs",
+        "2",
+        "--warmup-epochs",
+        "0",
+        "--batch-size",
+        "7",
+        "--learning-rate",
+        "1e30",
+        "--mixed-precision",
+        "off",
+        "--architecture",
+        "compact_fer",
+    )
     assert_one_error_line(status, err, "training diverged", "NaN")
     assert not (run_dir / "best.keras").exists()
     assert not (run_dir / "last.keras").exists()

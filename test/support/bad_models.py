@@ -47,7 +47,12 @@ def write_bad_models(directory: Path) -> dict[str, Path]:
     inputs = keras.Input(shape=INPUT_SHAPE)
     dense = keras.layers.Dense(NUM_EMOTIONS)  # no softmax
     model = keras.Model(inputs, dense(keras.layers.GlobalAveragePooling2D()(inputs)))
-    dense.set_weights([np.linspace(1.0, 3.0, NUM_EMOTIONS, dtype=np.float32)[np.newaxis], np.full(NUM_EMOTIONS, 50.0, np.float32)])
+    dense.set_weights(
+        [
+            np.linspace(1.0, 3.0, NUM_EMOTIONS, dtype=np.float32)[np.newaxis],
+            np.full(NUM_EMOTIONS, 50.0, np.float32),
+        ]
+    )
     paths["no_softmax"] = export_tflite(model, directory / "no_softmax.tflite")
 
     inputs = keras.Input(shape=INPUT_SHAPE)

@@ -22,7 +22,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _SOF0 = b"\xff\xc0"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def real_jpeg(quality: int = 95) -> bytes:
     """The astronaut photograph (512x512) as a JPEG encoded by OpenCV."""
     ok, encoded = cv2.imencode(".jpg", photo_bgr(ASTRONAUT), [cv2.IMWRITE_JPEG_QUALITY, quality])
@@ -47,22 +47,28 @@ def _chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def png_bomb(side: int) -> bytes:
     """A valid ``side`` x ``side`` 8-bit gray PNG of zeros (each row: filter byte 0, then zeros).
 
     One block of rows is deflated with a full flush (which makes its output independent of what came
     before) and that output repeated, so a 900 MB image is made in a fraction of a second.
     """
-    rows_per_block = next(n for n in range(min(side, max(1, (16 << 20) // (side + 1))), 0, -1) if side % n == 0)
+    rows_per_block = next(
+        n for n in range(min(side, max(1, (16 << 20) // (side + 1))), 0, -1) if side % n == 0
+    )
     block = bytes((side + 1) * rows_per_block)
     compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
     piece = compressor.compress(block) + compressor.flush(zlib.Z_FULL_FLUSH)
     checksum = 1
     for _ in range(side // rows_per_block):
         checksum = zlib.adler32(block, checksum)
-    stream = (b"\x78\xda" + piece * (side // rows_per_block) + zlib.compressobj(9, zlib.DEFLATED, -15).flush()
-              + struct.pack(">I", checksum))
+    stream = (
+        b"\x78\xda"
+        + piece * (side // rows_per_block)
+        + zlib.compressobj(9, zlib.DEFLATED, -15).flush()
+        + struct.pack(">I", checksum)
+    )
     header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
     return PNG_MAGIC + _chunk(b"IHDR", header) + _chunk(b"IDAT", stream) + _chunk(b"IEND", b"")
 
