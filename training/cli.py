@@ -9,7 +9,6 @@ import sys
 
 from training.train import TrainConfig
 
-
 # Allowed range of every numeric option: (lowest, highest, whether the lowest itself is allowed); None is
 # no bound. A value outside ends the command with one error line (exit status 2) before any work.
 NUMERIC_RANGES: dict[str, tuple[float | None, float | None, bool]] = {

@@ -326,3 +326,40 @@ def test_the_bag_tool_takes_every_encoding_the_node_takes(
     summary = json.loads((tmp_path / "out" / bag_process.SUMMARY_NAME).read_text())
     assert (summary["frames"], summary["skipped_frames"]) == (3, 0), capsys.readouterr().err
     assert summary["faces"] >= faces - 1, summary  # Haar on real photos: allow one miss in the three frames
+
+
+def test_a_decompression_bomb_in_a_bag_is_skipped_without_the_memory(
+    tmp_path: Path, capsys, model: Path
+) -> None:
+    """The bag tool applies the node's size limits: a JPEG claiming 65500x16384 among real frames is
+    skipped (listed with the size and the limit) and this process's peak RSS does not jump."""
+    import resource
+
+    from test.support.bombs import jpeg_claiming
+
+    store = bagio.typestore()
+    frames = list(sample_frames(60))
+    bag = tmp_path / "bag"
+    writer = bagio.open_writer(bag, "sqlite3")
+    connection = writer.add_connection(IMAGE_TOPIC, bagio.COMPRESSED_IMAGE_TYPE, typestore=store)
+    for index in FACE_FRAME_INDICES:
+        message = bagio.image_message(frames[index].image, frames[index].stamp_ns, "cam", compressed=True)
+        writer.write(
+            connection, frames[index].stamp_ns, store.serialize_cdr(message, bagio.COMPRESSED_IMAGE_TYPE)
+        )
+    bomb = store.types[bagio.COMPRESSED_IMAGE_TYPE](
+        header=message.header, format="jpeg", data=np.frombuffer(jpeg_claiming(65500, 16384), np.uint8)
+    )
+    bomb_time = frames[FACE_FRAME_INDICES[-1]].stamp_ns + 10**8
+    writer.write(connection, bomb_time, store.serialize_cdr(bomb, bagio.COMPRESSED_IMAGE_TYPE))
+    writer.close()
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    assert run_cli(model, str(bag), "-o", str(tmp_path / "out")) == 0
+    # Decoding the bomb would take 3.2 GB; the run itself (model, threads, plot) adds about 50 MB.
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - peak_before < 300 * (1 << 20)
+    summary = json.loads((tmp_path / "out" / bag_process.SUMMARY_NAME).read_text())
+    assert (summary["frames"], summary["skipped_frames"]) == (3, 1)
+    (skipped,) = summary["skipped"]
+    assert skipped["bag_time_ns"] == bomb_time
+    assert "65500x16384" in skipped["reason"] and "max_image_pixels" in skipped["reason"]
+    assert "Traceback" not in capsys.readouterr().err
