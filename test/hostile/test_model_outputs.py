@@ -5,6 +5,7 @@ sums to 1."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 
 from emotion_recognition.core.classifier import EmotionClassifier, ModelLoadError, ModelOutputError
 from emotion_recognition.core.preprocessing import crop_faces
+from emotion_recognition.ros.node import BAD_INPUT_LOG_PERIOD_S
 from test.conftest import next_ros_domain_id
 from test.support.bad_models import write_bad_models
 from test.support.images import FACE_NAMES, face_box, photo_gray
@@ -84,6 +86,7 @@ def test_the_node_skips_a_frame_with_a_nan_output_and_keeps_answering(
         node.wait_for_log("active: subscribed to")
         rig = NodeRig(node, client, emotion_models, "/nan", "/nan/image", subscribe_annotated=False)
         rig.wait_until_connected()
+        started = time.monotonic()
         for _ in range(2):
             bad = rig.stamp()
             rejected = rig.rejected_count("invalid_model_output")
@@ -94,7 +97,9 @@ def test_the_node_skips_a_frame_with_a_nan_output_and_keeps_answering(
             assert rig.answer(good).faces == []
             assert rig.emotions.matching(lambda m, s=bad: m.header.stamp.sec == s) == []
         log = node.log()
-        assert log.count("skipping an image (invalid_model_output)") == 1  # throttled
+        # Throttled: one line (one more per 10 s period, should a busy machine stretch the test).
+        allowed = 1 + int((time.monotonic() - started) // BAD_INPUT_LOG_PERIOD_S)
+        assert 1 <= log.count("skipping an image (invalid_model_output)") <= allowed
         assert "non-finite" in log and node.alive
     finally:
         client.close()

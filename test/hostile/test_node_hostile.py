@@ -21,6 +21,7 @@ from emotion_recognition.ros.image_conversion import (
     CAUSE_UNSUPPORTED_ENCODING,
     array_to_image_msg,
 )
+from emotion_recognition.ros.node import BAD_INPUT_LOG_PERIOD_S
 from test.conftest import next_ros_domain_id
 from test.support.bombs import jpeg_claiming, png_bomb, process_memory
 from test.support.images import ASTRONAUT, photo_bgr
@@ -118,6 +119,7 @@ def test_decompression_bombs_are_refused_and_the_node_memory_stays_flat(compress
     normal = process_memory(pid)["VmRSS"]
     bombs = [jpeg_claiming(65500, 16384), jpeg_claiming(30000, 30000), png_bomb(30000)]
     rejected = rig.rejected_count(CAUSE_TOO_LARGE)
+    started = time.monotonic()
     for count, bomb in enumerate(bombs, start=1):
         sec = rig.stamp()
         rig.send(_bomb_msg(bomb, rig, sec))
@@ -132,7 +134,9 @@ def test_decompression_bombs_are_refused_and_the_node_memory_stays_flat(compress
     assert "65500x16384" in warning and f"limit of {DEFAULT_MAX_IMAGE_PIXELS} pixels" in warning
     assert "max_image_pixels" in warning
     assert "[WARN]" in warning
-    assert log.count(f"skipping an image ({CAUSE_TOO_LARGE})") == 1  # throttled: one line for the burst
+    # Throttled: one line for the burst (one more per 10 s period, should a busy machine stretch it).
+    allowed = 1 + int((time.monotonic() - started) // BAD_INPUT_LOG_PERIOD_S)
+    assert 1 <= log.count(f"skipping an image ({CAUSE_TOO_LARGE})") <= allowed
     assert rig.node.alive
 
 
