@@ -4,9 +4,44 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 
 from training.train import TrainConfig
+
+# Allowed range of every numeric option: (lowest, highest, whether the lowest itself is allowed); None is
+# no bound. A value outside ends the command with one error line (exit status 2) before any work.
+NUMERIC_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
+    "epochs": (1, None, True),
+    "batch_size": (1, None, True),
+    "learning_rate": (0.0, None, True),  # 0 freezes the weights (only batch-norm statistics move)
+    "weight_decay": (0.0, None, True),
+    "warmup_epochs": (0, None, True),
+    "label_smoothing": (0.0, 1.0, True),  # [0, 1): 1 would make every target uniform
+    "class_weight_power": (0.0, None, True),
+    "patience": (1, None, True),
+    "seed": (0, 2**32 - 1, True),
+    "max_minutes": (0.0, None, True),  # 0: stop after the first epoch
+    "calibration_images": (1, None, True),
+    "max_int8_drop": (None, 100.0, True),  # negative: int8 must beat float (a gate no model meets)
+}
+
+
+def check_numeric_options(args: argparse.Namespace) -> None:
+    """Raise ValueError naming the option when a numeric option is not finite or out of its range
+    (:data:`NUMERIC_RANGES`)."""
+    for name, (low, high, low_allowed) in NUMERIC_RANGES.items():
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        option = "--" + name.replace("_", "-")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{option} must be a finite number, got {value}")
+        if low is not None and (value < low or (value == low and not low_allowed)):
+            raise ValueError(f"{option} must be {'>=' if low_allowed else '>'} {low}, got {value}")
+        high_excluded = name == "label_smoothing"
+        if high is not None and (value > high or (high_excluded and value >= high)):
+            raise ValueError(f"{option} must be {'<' if high_excluded else '<='} {high}, got {value}")
 
 
 def _add_data_arguments(parser: argparse.ArgumentParser,
@@ -67,12 +102,15 @@ def main(argv: list[str] | None = None) -> int:
     ``error:`` message and exit status 2 instead of a traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    from emotion_recognition.core.classifier import ModelLoadError
     from training.export import ExportError
 
     try:
+        check_numeric_options(args)
         _run(args)
-    except (ValueError, ExportError, OSError) as exc:  # DatasetError is a ValueError
-        parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
+    except (ValueError, ExportError, ModelLoadError, OSError) as exc:  # DatasetError is a ValueError
+        message = " ".join(str(exc).split())
+        parser.exit(2, f"{parser.prog} {args.command}: error: {message}\n")
     return 0
 
 

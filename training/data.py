@@ -183,7 +183,7 @@ def load_csv(path: str | os.PathLike, skip_bad_rows: bool = False) -> FerDataset
                     if pixels.min() < 0 or pixels.max() > 255:
                         raise ValueError("pixel values outside 0-255")
                     split = parse_split(row[i_usage]) if i_usage is not None else TRAINING
-                except ValueError as exc:
+                except (ValueError, OverflowError) as exc:  # OverflowError: a pixel beyond int64
                     if not skip_bad_rows:
                         raise DatasetError(f"{path}:{line}: malformed row: {exc}") from None
                     skipped += 1
@@ -272,6 +272,10 @@ def load_folder(root: str | os.PathLike, skip_bad_rows: bool = False) -> FerData
     return _collected(root, images, labels, usage, skipped, "no images found")
 
 
+# Highest FER+ vote count accepted for one class of one image (FER+ has 10 annotators per image).
+MAX_VOTES = 1000
+
+
 def load_ferplus_votes(path: str | os.PathLike, skip_bad_rows: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Read ``fer2013new.csv``: returns (votes uint16 (N, 10) in FERPLUS_COLUMNS order, valid bool (N,)).
 
@@ -295,8 +299,8 @@ def load_ferplus_votes(path: str | os.PathLike, skip_bad_rows: bool = False) -> 
             for row in reader:
                 try:
                     values = [int(row[i]) for i in idx]
-                    if min(values) < 0:
-                        raise ValueError("negative vote count")
+                    if min(values) < 0 or max(values) > MAX_VOTES:
+                        raise ValueError(f"vote count outside 0-{MAX_VOTES}")
                     votes.append(values)
                     valid.append(True)
                 except (ValueError, IndexError) as exc:

@@ -224,6 +224,15 @@ def _callbacks(config: TrainConfig, run: _RunDir, state: dict, max_minutes: floa
     the progress line and the time budget)."""
     import keras
 
+    class DivergenceGuard(keras.callbacks.Callback):
+        """First in the list: an epoch whose loss is NaN or infinite ends the run before any checkpoint
+        of it is written (the callbacks after this one do not run)."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            if not math.isfinite(float((logs or {}).get("loss", float("nan")))):
+                raise ValueError(f"training diverged: the loss became NaN or infinite in epoch {epoch + 1}; "
+                                 "that epoch's weights were not saved (lower --learning-rate)")
+
     class EpochClock(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
             self.started = time.monotonic()
@@ -243,6 +252,7 @@ def _callbacks(config: TrainConfig, run: _RunDir, state: dict, max_minutes: floa
                                            initial_value_threshold=initial_best)
     stopper = ResumedEarlyStopping(monitor="val_accuracy", mode="max", patience=config.patience)
     callbacks = [
+        DivergenceGuard(),
         EpochClock(),
         keras.callbacks.BackupAndRestore(str(run.backup), delete_checkpoint=False, double_checkpoint=True),
         best,
@@ -330,6 +340,8 @@ def train(config: TrainConfig, resume: bool = False, max_minutes: float | None =
           f"epochs {state['epoch'] + 1}..{config.epochs}", flush=True)
     model.fit(batches, epochs=config.epochs, initial_epoch=state["epoch"], validation_data=validation,
               callbacks=callbacks, verbose="auto" if sys.stdout.isatty() else 2)
+    if not run.best.is_file():
+        raise ValueError(f"no model was written to {run.best}")
     return run.best
 
 

@@ -7,7 +7,11 @@ is imported.
 
 Both backends take :mod:`emotion_recognition.spec`'s input (N, 48, 48, 1) raw 0-255 float32 and
 return (N, 7) probabilities in ``EMOTION_LABELS`` order. A model whose input or output does not fit
-that is refused at load time with :class:`ModelLoadError`.
+that is refused at load time with :class:`ModelLoadError`, and so is one whose output, on a few probe
+inputs, is not probabilities (non-finite values, values outside 0-1 or rows that do not sum to about
+1: a model without its softmax). At run time a non-finite output raises :class:`ModelOutputError` (the
+frame is skipped), and every output row is normalised to sum to exactly 1 (quantisation leaves the
+shipped int8 model's rows at about 1.008).
 """
 
 from __future__ import annotations
@@ -25,8 +29,61 @@ KERAS = "keras"
 _BACKEND_BY_SUFFIX = {".tflite": LITERT, ".keras": KERAS}
 
 
+# Load-time probe: how far a model's rows may stray from being probabilities (int8 quantisation moves
+# them by about 0.01), and the inputs it is run on (black, mid-gray, white and a diagonal gradient).
+PROBE_TOLERANCE = 0.05
+_PROBE_VALUES = (0.0, 128.0, 255.0)
+
+
 class ModelLoadError(RuntimeError):
     """The model file is missing, unreadable, or does not match the model spec (message says why)."""
+
+
+class ModelOutputError(ValueError):
+    """The model returned non-finite values for a batch (the caller skips that frame)."""
+
+
+def _probe_faces() -> np.ndarray:
+    """The probe inputs of :func:`_check_probabilities_at_load`, in model input layout."""
+    flat = [np.full(INPUT_SHAPE, value, np.float32) for value in _PROBE_VALUES]
+    rows, cols = np.indices(INPUT_SHAPE[:2])
+    gradient = ((rows + cols) * (255.0 / (sum(INPUT_SHAPE[:2]) - 2))).astype(np.float32)[..., np.newaxis]
+    return np.stack([*flat, gradient])
+
+
+def _check_probabilities_at_load(output: np.ndarray, path: str) -> None:
+    """Refuse a model whose output on the probe inputs is not a probability vector per row."""
+    if not np.all(np.isfinite(output)):
+        raise ModelLoadError(f"{path}: model returns non-finite values (NaN or infinity) on probe inputs")
+    low, high = float(output.min()), float(output.max())
+    sums = output.sum(axis=1)
+    if low < -PROBE_TOLERANCE or high > 1.0 + PROBE_TOLERANCE:
+        raise ModelLoadError(
+            f"{path}: model output is not probabilities: values from {low:.4g} to {high:.4g} on probe "
+            "inputs, expected 0-1 (does the model end in a softmax?)"
+        )
+    if np.any(np.abs(sums - 1.0) > PROBE_TOLERANCE):
+        raise ModelLoadError(
+            f"{path}: model output is not probabilities: rows sum to {float(sums.min()):.4g}-"
+            f"{float(sums.max()):.4g} on probe inputs, expected 1 (does the model end in a softmax?)"
+        )
+
+
+def as_probabilities(output: np.ndarray) -> np.ndarray:
+    """Each row of a model's output as probabilities: clipped at 0 and scaled to sum to 1.
+
+    Raises:
+        ModelOutputError: the output holds NaN or infinity, or a row is all zero.
+    """
+    output = np.asarray(output, dtype=np.float32)
+    if not np.all(np.isfinite(output)):
+        bad = int(np.count_nonzero(~np.isfinite(output)))
+        raise ModelOutputError(f"the model returned {bad} non-finite value(s) (NaN or infinity)")
+    output = np.clip(output, 0.0, None)
+    sums = output.sum(axis=1, keepdims=True)
+    if np.any(sums <= 0.0):
+        raise ModelOutputError("the model returned an all-zero row")
+    return output / sums
 
 
 def _dims(shape: Any) -> tuple[int | None, ...]:
@@ -99,6 +156,9 @@ class EmotionClassifier:
             runner: Any = _LiteRtRunner(path, num_threads)
         else:
             runner = _KerasRunner(path)
+        probe = _probe_faces()
+        output = np.asarray(runner(probe), dtype=np.float32).reshape(len(probe), NUM_EMOTIONS)
+        _check_probabilities_at_load(output, path)
         return cls(path, backend, num_threads, runner)
 
     def predict(self, faces: np.ndarray) -> np.ndarray:
@@ -109,10 +169,12 @@ class EmotionClassifier:
             faces: ``(N, 48, 48, 1)`` raw 0-255 pixels (see :func:`core.preprocessing.crop_faces`).
 
         Returns:
-            ``(N, 7)`` float32 probabilities; ``(0, 7)`` for an empty batch.
+            ``(N, 7)`` float32 probabilities, each row summing to 1 (:func:`as_probabilities`);
+            ``(0, 7)`` for an empty batch.
 
         Raises:
             ValueError: if ``faces`` does not have shape (N, 48, 48, 1).
+            ModelOutputError: the model returned NaN or infinity.
         """
         faces = np.asarray(faces)
         if faces.ndim != 4 or faces.shape[1:] != INPUT_SHAPE:
@@ -120,7 +182,8 @@ class EmotionClassifier:
         if len(faces) == 0:
             return np.zeros((0, NUM_EMOTIONS), dtype=np.float32)
         faces = np.ascontiguousarray(faces, dtype=np.float32)
-        return np.asarray(self._runner(faces), dtype=np.float32).reshape(len(faces), NUM_EMOTIONS)
+        output = np.asarray(self._runner(faces), dtype=np.float32).reshape(len(faces), NUM_EMOTIONS)
+        return as_probabilities(output)
 
     def __repr__(self) -> str:
         return f"EmotionClassifier(path={self.path!r}, backend={self.backend!r}, num_threads={self.num_threads})"

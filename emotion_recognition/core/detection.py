@@ -190,8 +190,8 @@ class FaceDetector:
         overlaps the known box most is kept. Faces that are not among ``previous`` are not looked for.
 
         Returns:
-            The boxes, largest first, or None when some known face was not found again: then the
-            caller should scan the whole frame (:meth:`detect`).
+            The boxes, largest first, or None when some known face was not found again, or was found
+            outside the face size limits: then the caller should scan the whole frame (:meth:`detect`).
 
         Raises:
             ValueError: if ``gray`` is not a 2-D uint8 array.
@@ -205,11 +205,15 @@ class FaceDetector:
                 return None
             if all(best.iou(other) < 0.5 for other in found):  # two known boxes on one face: keep one
                 found.append(best)
-        found = [
+        kept = [
             b for b in found
             if b.width >= s.min_face_size and (not s.max_face_size or b.width <= s.max_face_size)
         ]
-        return self._finish(found)
+        if len(kept) < len(found):
+            # A known face measured just under min_face_size (or over max_face_size) by this finer scan:
+            # the full scan, which found it, decides, so a face at the size floor does not flicker.
+            return None
+        return self._finish(kept)
 
     def _find_again(self, gray: np.ndarray, known: Box) -> Box | None:
         """The hit around ``known`` (see :meth:`detect_near`) that overlaps it most; None when none does."""

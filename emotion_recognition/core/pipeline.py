@@ -92,7 +92,8 @@ class EmotionPipeline:
         Args:
             image: the frame (gray, BGR/RGB or BGRA/RGBA, uint8 or uint16; see :mod:`core.image`).
             timestamp_s: the frame's time in seconds, for tracking.
-            channel_order: "bgr" or "rgb", the order of a colour ``image``.
+            channel_order: "bgr" or "rgb", the order of a colour ``image``, or the layout ("gray",
+                "bgra", "rgba") as image conversion returns it.
             annotate: also return a BGR copy of the frame with the faces drawn on it.
 
         Returns:
@@ -102,6 +103,7 @@ class EmotionPipeline:
 
         Raises:
             InvalidImageError: for an image the pipeline cannot use (the message says why).
+            ModelOutputError: the model returned NaN or infinity for this frame's faces.
         """
         timings = StageTimings()
         t0 = time.perf_counter()

@@ -17,6 +17,14 @@ from typing import Any
 import cv2
 import numpy as np
 
+from emotion_recognition.core.image import (
+    DEFAULT_LIMITS,
+    ImageDecodeError,
+    ImageLimits,
+    ImageTooLargeError,
+    decode_compressed,
+)
+
 # Cause keys carried by ImageConversionError.cause.
 CAUSE_UNSUPPORTED_ENCODING = "unsupported_encoding"
 CAUSE_EMPTY_IMAGE = "empty_image"
@@ -25,6 +33,13 @@ CAUSE_LENGTH_MISMATCH = "length_mismatch"
 CAUSE_BAD_DIMENSIONS = "bad_dimensions"
 CAUSE_UNSUPPORTED_FORMAT = "unsupported_compressed_format"
 CAUSE_DECODE_FAILED = "decode_failed"
+CAUSE_TOO_LARGE = "image_too_large"
+_DECODE_CAUSES = {"empty": CAUSE_EMPTY_IMAGE, "unsupported_format": CAUSE_UNSUPPORTED_FORMAT,
+                  "decode_failed": CAUSE_DECODE_FAILED}
+
+# Free-text fields of a message (encoding, format) are quoted in error messages up to this length: a
+# hostile 100 KB encoding string must not become a 100 KB log line.
+MAX_QUOTED_CHARS = 64
 
 # Channel orders handed to the core (EmotionPipeline.process(channel_order=...)).
 ORDER_BGR = "bgr"
@@ -72,11 +87,17 @@ _ENCODINGS: dict[str, _Encoding] = {
 
 SUPPORTED_ENCODINGS: tuple[str, ...] = tuple(_ENCODINGS)
 
-_JPEG_MAGIC = b"\xff\xd8\xff"
-_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def image_msg_to_array(msg: Any) -> tuple[np.ndarray, str]:
+def quoted(text: Any, limit: int = MAX_QUOTED_CHARS) -> str:
+    """``repr`` of a message's free-text field, cut to ``limit`` characters (the length said)."""
+    text = str(text)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def image_msg_to_array(msg: Any, limits: ImageLimits = DEFAULT_LIMITS) -> tuple[np.ndarray, str]:
     """Turn a ``sensor_msgs/Image`` into ``(array, channel_order)`` for the perception core.
 
     The array is ``uint8``, ``(height, width)`` for ``"gray"`` or ``(height, width, channels)``; for
@@ -85,15 +106,16 @@ def image_msg_to_array(msg: Any) -> tuple[np.ndarray, str]:
     converted to BGR.
 
     Raises:
-        ImageConversionError: unsupported encoding, empty image, ``step`` smaller than a row,
-            ``data`` length different from ``height * step``, or an odd width for YUV 4:2:2.
+        ImageConversionError: unsupported encoding, empty image, more pixels than
+            ``limits.max_image_pixels`` (checked before the data is touched), ``step`` smaller than a
+            row, ``data`` length different from ``height * step``, or an odd width for YUV 4:2:2.
     """
     encoding_name = str(msg.encoding).strip()
     encoding = _ENCODINGS.get(encoding_name) or _ENCODINGS.get(encoding_name.lower())
     if encoding is None:
         raise ImageConversionError(
             CAUSE_UNSUPPORTED_ENCODING,
-            f"unsupported image encoding {msg.encoding!r}; supported: {', '.join(SUPPORTED_ENCODINGS)}",
+            f"unsupported image encoding {quoted(msg.encoding)}; supported: {', '.join(SUPPORTED_ENCODINGS)}",
         )
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     data = msg.data
@@ -101,12 +123,16 @@ def image_msg_to_array(msg: Any) -> tuple[np.ndarray, str]:
         raise ImageConversionError(
             CAUSE_EMPTY_IMAGE, f"empty image ({width}x{height}, {len(data)} bytes of data)"
         )
+    try:
+        limits.check_size(width, height, f"raw {encoding_name} image")
+    except ImageTooLargeError as error:
+        raise ImageConversionError(CAUSE_TOO_LARGE, str(error)) from None
     row_bytes = width * encoding.channels * encoding.bytes_per_value
     if step < row_bytes:
         raise ImageConversionError(
             CAUSE_BAD_STEP,
             f"step {step} is smaller than width {width} x {encoding.channels * encoding.bytes_per_value} "
-            f"bytes per pixel = {row_bytes} for encoding {encoding_name!r}",
+            f"bytes per pixel = {row_bytes} for encoding {quoted(encoding_name)}",
         )
     if len(data) != height * step:
         raise ImageConversionError(
@@ -137,44 +163,26 @@ def image_msg_to_array(msg: Any) -> tuple[np.ndarray, str]:
     return rows.reshape(height, width, encoding.channels), encoding.channel_order
 
 
-def _truncated_jpeg(buffer: np.ndarray) -> bool:
-    """A JPEG whose end-of-image marker (FF D9) is missing from its last KiB was cut short. OpenCV 4.6
-    with the distribution's libjpeg decodes such data, filling the missing part with gray (newer
-    OpenCV wheels refuse it); the node refuses it with every OpenCV."""
-    return buffer[:2].tobytes() == _JPEG_MAGIC[:2] and b"\xff\xd9" not in buffer[-1024:].tobytes()
-
-
-def compressed_msg_to_array(msg: Any) -> tuple[np.ndarray, str]:
+def compressed_msg_to_array(msg: Any, limits: ImageLimits = DEFAULT_LIMITS) -> tuple[np.ndarray, str]:
     """Decode a ``sensor_msgs/CompressedImage`` (JPEG or PNG) into ``(array, channel_order)``.
 
     The format is recognised from the data itself (the ``format`` string is free text and drivers fill it
-    inconsistently); grayscale images decode to ``"gray"``, colour to ``"bgr"``, 16-bit PNGs to 8 bits.
+    inconsistently); grayscale images decode to ``"gray"``, colour to ``"bgr"`` (``"bgra"`` with alpha),
+    16-bit PNGs to 8 bits. The byte size and the dimensions in the JPEG/PNG header are checked against
+    ``limits`` before decoding (:func:`emotion_recognition.core.image.decode_compressed`).
 
     Raises:
         ImageConversionError: empty data, a format other than JPEG/PNG (for example ``compressedDepth``),
-            or data that does not decode.
+            an image over ``limits`` (cause ``image_too_large``), or data that does not decode.
     """
-    data = msg.data
-    if len(data) == 0:
-        raise ImageConversionError(CAUSE_EMPTY_IMAGE, "compressed image with no data")
-    buffer = np.frombuffer(data, dtype=np.uint8)
-    head = buffer[:8].tobytes()
-    if not (head.startswith(_JPEG_MAGIC) or head.startswith(_PNG_MAGIC)):
+    try:
+        return decode_compressed(msg.data, limits)
+    except ImageTooLargeError as error:
+        raise ImageConversionError(CAUSE_TOO_LARGE, str(error)) from None
+    except ImageDecodeError as error:
         raise ImageConversionError(
-            CAUSE_UNSUPPORTED_FORMAT,
-            f"compressed image (format {msg.format!r}) is neither JPEG nor PNG",
-        )
-    image = None if _truncated_jpeg(buffer) else cv2.imdecode(buffer, cv2.IMREAD_ANYCOLOR)
-    if image is None or image.size == 0:
-        raise ImageConversionError(
-            CAUSE_DECODE_FAILED,
-            f"compressed image (format {msg.format!r}, {len(data)} bytes) could not be decoded",
-        )
-    if image.ndim == 2:
-        return image, ORDER_GRAY
-    if image.shape[2] == 4:
-        return image, ORDER_BGRA
-    return image, ORDER_BGR
+            _DECODE_CAUSES[error.kind], f"{error} (format {quoted(msg.format)}, {len(msg.data)} bytes)"
+        ) from None
 
 
 def bgr_array_to_image_msg(image: np.ndarray, header: Any) -> Any:

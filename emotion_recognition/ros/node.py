@@ -35,6 +35,7 @@ from rclpy.exceptions import (
     InvalidParameterTypeException,
     InvalidParameterValueException,
 )
+from rclpy.event_handler import QoSMessageLostInfo, SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -42,12 +43,11 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from emotion_recognition.core.image import InvalidImageError
+from emotion_recognition.core.classifier import ModelOutputError
+from emotion_recognition.core.image import ImageLimits, InvalidImageError
 from emotion_recognition.core.pipeline import EmotionPipeline
 from emotion_recognition.ros import parameters as params
 from emotion_recognition.ros.image_conversion import (
-    ORDER_RGB,
-    ORDER_RGBA,
     ImageConversionError,
     bgr_array_to_image_msg,
     compressed_msg_to_array,
@@ -65,6 +65,8 @@ BAD_INPUT_LOG_PERIOD_S = 10.0
 # Output queue depth: results are small, and a slow consumer should get recent ones.
 OUTPUT_QUEUE_DEPTH = 10
 WORKER_JOIN_TIMEOUT_S = 5.0
+# A logged problem is cut to this many characters (hostile input must not make huge log lines).
+MAX_LOG_CHARS = 500
 
 
 @dataclass
@@ -75,6 +77,7 @@ class _Counters:
     dropped: int = 0
     processed: int = 0
     rejected: int = 0
+    lost: int = 0  # lost inside DDS before the node saw them (QoS "message lost" events)
     processing_ms_sum: float = 0.0
     processing_ms_max: float = 0.0
     pipeline_ms_sum: float = 0.0
@@ -111,6 +114,7 @@ class EmotionRecognitionNode(LifecycleNode):
         self._active = False
         self._configure_error = ""
         self._pipeline: EmotionPipeline | None = None
+        self._limits = ImageLimits()
         self._pending_detector = None
         self._pending_tracker = None
         self._model_path: Path | None = None
@@ -197,7 +201,7 @@ class EmotionRecognitionNode(LifecycleNode):
             setup = params.build_pipeline(values, problems)
         except params.SetupError as error:
             return self._fail_configure(str(error))
-        self._pipeline, self._model_path = setup.pipeline, setup.model_path
+        self._pipeline, self._model_path, self._limits = setup.pipeline, setup.model_path, setup.limits
         self._use_compressed = bool(values["use_compressed"])
         self._reliability = (
             ReliabilityPolicy.RELIABLE
@@ -258,12 +262,15 @@ class EmotionRecognitionNode(LifecycleNode):
         self._worker = threading.Thread(target=self._worker_loop, name="emotion_worker", daemon=True)
         self._worker.start()
         image_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=self._reliability)
+        events = SubscriptionEventCallbacks(message_lost=self._on_message_lost)
         if self._use_compressed:
             self._subscription = self.create_subscription(
-                CompressedImage, "image/compressed", self._on_image, image_qos
+                CompressedImage, "image/compressed", self._on_image, image_qos, event_callbacks=events
             )
         else:
-            self._subscription = self.create_subscription(Image, "image", self._on_image, image_qos)
+            self._subscription = self.create_subscription(
+                Image, "image", self._on_image, image_qos, event_callbacks=events
+            )
         self._active = True
         self._activated_time = time.monotonic()
         self.get_logger().info(
@@ -352,6 +359,13 @@ class EmotionRecognitionNode(LifecycleNode):
             self._last_image_time = now
             self._frame_ready.notify()
 
+    def _on_message_lost(self, info: QoSMessageLostInfo) -> None:
+        """Executor thread: DDS reports images lost before they reached the node (e.g. fragments of a
+        large best-effort sample that never arrived); counted for /diagnostics."""
+        with self._lock:
+            self._counters.lost += int(info.total_count_change)
+            self._totals.lost += int(info.total_count_change)
+
     def _worker_loop(self) -> None:
         while True:
             with self._frame_ready:
@@ -383,13 +397,12 @@ class EmotionRecognitionNode(LifecycleNode):
         start = time.perf_counter()
         try:
             if isinstance(msg, CompressedImage):
-                image, order = compressed_msg_to_array(msg)
+                image, channel_order = compressed_msg_to_array(msg, self._limits)
             else:
-                image, order = image_msg_to_array(msg)
+                image, channel_order = image_msg_to_array(msg, self._limits)
         except ImageConversionError as error:
             self._reject(error.cause, str(error))
             return
-        channel_order = "rgb" if order in (ORDER_RGB, ORDER_RGBA) else "bgr"
         stamp = msg.header.stamp
         timestamp_s = stamp.sec + stamp.nanosec * 1e-9 if (stamp.sec or stamp.nanosec) else received
         annotated_pub = self._annotated_pub
@@ -400,6 +413,9 @@ class EmotionRecognitionNode(LifecycleNode):
             )
         except InvalidImageError as error:
             self._reject("invalid_image", str(error))
+            return
+        except ModelOutputError as error:
+            self._reject("invalid_model_output", str(error))
             return
 
         emotions_pub, detections_pub = self._emotions_pub, self._detections_pub
@@ -440,6 +456,8 @@ class EmotionRecognitionNode(LifecycleNode):
             log_it, suppressed = self._log_throttle.should_log(cause, time.monotonic())
         if not log_it:
             return
+        if len(message) > MAX_LOG_CHARS:
+            message = f"{message[:MAX_LOG_CHARS]}... ({len(message)} characters)"
         text = f"skipping an image ({cause}): {message}"
         if suppressed:
             text += f" [{suppressed} more with this cause since the last report]"
@@ -456,7 +474,7 @@ class EmotionRecognitionNode(LifecycleNode):
             self._counters = _Counters(faces_last=period.faces_last)
             totals = _Counters(
                 received=self._totals.received, dropped=self._totals.dropped,
-                processed=self._totals.processed, rejected=self._totals.rejected,
+                processed=self._totals.processed, rejected=self._totals.rejected, lost=self._totals.lost,
                 annotated=self._totals.annotated, rejected_causes=dict(self._totals.rejected_causes),
             )
             last_image = self._last_image_time
@@ -479,6 +497,8 @@ class EmotionRecognitionNode(LifecycleNode):
             "processed rate (Hz)": f"{processed_rate:.2f}",
             "dropped frames (last period)": str(period.dropped),
             "dropped frames (total)": str(totals.dropped),
+            "lost in transport (last period)": str(period.lost),
+            "lost in transport (total)": str(totals.lost),
             "received frames (total)": str(totals.received),
             "processed frames (total)": str(totals.processed),
             "rejected frames (total)": str(totals.rejected),
@@ -512,6 +532,8 @@ class EmotionRecognitionNode(LifecycleNode):
             return DiagnosticStatus.WARN, f"no image for {now - since:.1f} s"
         if period.dropped:
             return DiagnosticStatus.WARN, f"cannot keep up: dropped {period.dropped} frame(s) in the last period"
+        if period.lost:
+            return DiagnosticStatus.WARN, f"lost {period.lost} image(s) in transport (DDS) in the last period"
         return DiagnosticStatus.OK, "processing"
 
 

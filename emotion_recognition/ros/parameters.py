@@ -21,6 +21,7 @@ from typing import Any
 
 from emotion_recognition.core.detection import DetectorSettings
 from emotion_recognition.core.pipeline import EmotionPipeline
+from emotion_recognition.core.image import ImageLimits
 from emotion_recognition.core.tracking import TrackerSettings
 
 ParameterValue = bool | int | float | str
@@ -95,6 +96,9 @@ class ParameterSpec:
 
 _DETECTOR = DetectorSettings()
 _TRACKER = TrackerSettings()
+_LIMITS = ImageLimits()
+# Highest max_image_pixels accepted (a 12,000 x 12,000 image; 430 MB as BGR).
+MAX_IMAGE_PIXELS_CEILING = 144_000_000
 
 PARAMETERS: tuple[ParameterSpec, ...] = (
     # --- the node ---
@@ -129,6 +133,19 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec(
         "publish_annotated_image", True,
         "Offer `image_annotated` (sensor_msgs/Image, bgr8); it is only drawn while someone subscribes.",
+    ),
+    ParameterSpec(
+        "max_image_pixels", _LIMITS.max_image_pixels,
+        "Largest image accepted, in pixels (width x height), raw or compressed; a JPEG/PNG is measured "
+        "from its header before decoding, so a decompression bomb costs no memory. Larger images are "
+        "skipped with a warning (cause image_too_large).",
+        minimum=24 * 24, maximum=MAX_IMAGE_PIXELS_CEILING,
+    ),
+    ParameterSpec(
+        "max_compressed_bytes", _LIMITS.max_compressed_bytes,
+        "Largest compressed image (JPEG/PNG data) accepted, in bytes; larger ones are skipped with a "
+        "warning (cause image_too_large).",
+        minimum=1024, maximum=1 << 30,
     ),
     ParameterSpec(
         "stale_image_timeout_s", 5.0,
@@ -226,6 +243,18 @@ def check_values(values: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def image_limits(values: Mapping[str, Any]) -> ImageLimits:
+    """The core's image size limits from parameter values (``max_image_pixels``,
+    ``max_compressed_bytes``), shared by the node and the bag tools.
+
+    Raises:
+        ValueError: for a limit below 1.
+    """
+    limits = ImageLimits(int(values["max_image_pixels"]), int(values["max_compressed_bytes"]))
+    limits.validate()
+    return limits
+
+
 def _settings(cls: type, group: str, values: Mapping[str, Any]) -> Any:
     kwargs = {}
     for spec in PARAMETERS:
@@ -266,6 +295,7 @@ class PipelineSetup:
 
     pipeline: EmotionPipeline
     model_path: Path
+    limits: ImageLimits
 
 
 def build_pipeline(values: Mapping[str, Any], problems: Sequence[str] = ()) -> PipelineSetup:
@@ -291,6 +321,10 @@ def build_pipeline(values: Mapping[str, Any], problems: Sequence[str] = ()) -> P
                 settings.append(build(values))
             except ValueError as error:
                 problems.append(f"{name}: {error}")
+        try:
+            limits = image_limits(values)
+        except ValueError as error:
+            problems.append(str(error))
     if problems:
         raise SetupError("invalid parameters: " + "; ".join(problems))
     model_path, reason = resolve_model_path(str(values["model_path"]))
@@ -301,7 +335,7 @@ def build_pipeline(values: Mapping[str, Any], problems: Sequence[str] = ()) -> P
     except ModelLoadError as error:
         raise SetupError(f"cannot load the emotion model {str(model_path)!r}: {error}") from None
     try:
-        return PipelineSetup(EmotionPipeline(classifier, *settings), model_path)
+        return PipelineSetup(EmotionPipeline(classifier, *settings), model_path, limits)
     except (ValueError, RuntimeError, OSError) as error:  # the Haar cascade missing or unreadable
         raise SetupError(f"cannot set up face detection: {error}") from None
 

@@ -36,6 +36,7 @@ import contextlib
 import csv
 import json
 import queue
+import sqlite3
 import struct
 import sys
 import threading
@@ -50,7 +51,8 @@ from builtin_interfaces.msg import Time
 from rclpy.serialization import serialize_message
 from std_msgs.msg import Header
 
-from emotion_recognition.core.image import InvalidImageError
+from emotion_recognition.core.classifier import ModelOutputError
+from emotion_recognition.core.image import ImageLimits, InvalidImageError
 from emotion_recognition.core.pipeline import EmotionPipeline
 from emotion_recognition.ros import parameters
 from emotion_recognition.ros.image_conversion import (
@@ -80,6 +82,21 @@ SUMMARY_NAME = "summary.json"
 MAX_PLOTTED_TRACKS = 8
 # Bad frames (undecodable images) reported individually before the warnings are summarised.
 MAX_FRAME_WARNINGS = 5
+# Skipped records listed in summary.json (all are counted), and in the printed summary.
+MAX_LISTED_SKIPS = 1000
+MAX_PRINTED_SKIPS = 10
+# A skip reason is cut to this many characters (a hostile record must not make huge lines).
+MAX_REASON_CHARS = 300
+
+
+def _record_errors() -> tuple[type[BaseException], ...]:
+    """What reading one record as an image may raise: rosbags' deserialisation errors for undecodable
+    CDR (random bytes, truncation, huge or zero lengths, bad encapsulation), the image checks' errors,
+    and the low-level errors a malformed buffer causes."""
+    from rosbags.serde import SerdeError
+
+    return (SerdeError, ImageConversionError, InvalidImageError, ValueError, TypeError, IndexError,
+            KeyError, AttributeError, struct.error, OverflowError, MemoryError)
 
 
 @dataclass
@@ -93,6 +110,8 @@ class ProcessSummary:
     output: str = ""
     frames: int = 0
     skipped_frames: int = 0
+    # (bag time ns, reason) of the first MAX_LISTED_SKIPS skipped records
+    skipped: list[tuple[int, str]] = field(default_factory=list)
     frames_with_faces: int = 0
     faces: int = 0
     wall_s: float = 0.0
@@ -125,6 +144,7 @@ class ProcessSummary:
             "output": self.output,
             "frames": self.frames,
             "skipped_frames": self.skipped_frames,
+            "skipped": [{"bag_time_ns": t, "reason": reason} for t, reason in self.skipped],
             "frames_with_faces": self.frames_with_faces,
             "faces": self.faces,
             "tracks": len(self.track_labels),
@@ -150,6 +170,11 @@ class ProcessSummary:
             f"classification {self.classify_ms / n:.2f}); "
             f"CPU time {1000.0 * self.cpu_s / n:.2f} ms per frame",
         ]
+        for timestamp, reason in self.skipped[:MAX_PRINTED_SKIPS]:
+            lines.append(f"skipped: bag time {timestamp} ns: {reason}")
+        if self.skipped_frames > MAX_PRINTED_SKIPS:
+            lines.append(f"skipped: ... {self.skipped_frames - MAX_PRINTED_SKIPS} more (summary.json lists "
+                         f"up to {MAX_LISTED_SKIPS})")
         lines += track_lines(dict(sorted(self.track_labels.items())))
         if self.output:
             lines.append(f"output: {self.output}")
@@ -201,10 +226,11 @@ def write_plot(path: Path, csv_path: Path, labels: Sequence[str]) -> None:
     plt.close(figure)
 
 
-def build_pipeline(model_path: Path | str | None = None, params_file: Path | str | None = None) -> EmotionPipeline:
-    """The perception pipeline exactly as the node builds it (:func:`parameters.build_pipeline`): the
-    node's parameter values (defaults or ``params_file``) and its model (``model_path``, else the
-    parameter file's, else the shipped one).
+def pipeline_setup(model_path: Path | str | None = None,
+                   params_file: Path | str | None = None) -> parameters.PipelineSetup:
+    """The perception pipeline and image size limits exactly as the node builds them
+    (:func:`parameters.build_pipeline`): the node's parameter values (defaults or ``params_file``) and
+    its model (``model_path``, else the parameter file's, else the shipped one).
 
     Raises:
         parameters.SetupError: bad parameter values, no model file or an unusable model.
@@ -212,7 +238,7 @@ def build_pipeline(model_path: Path | str | None = None, params_file: Path | str
     values = parameters.values_from_file(params_file) if params_file is not None else parameters.defaults()
     if model_path is not None:
         values["model_path"] = str(model_path)
-    return parameters.build_pipeline(values).pipeline
+    return parameters.build_pipeline(values)
 
 
 class _Decoded:
@@ -225,18 +251,18 @@ class _Decoded:
         self.header, self.image, self.channel_order = header, image, channel_order
 
 
-def _decode(raw: bytes, msgtype: str) -> _Decoded:
+def _decode(raw: bytes, msgtype: str, limits: ImageLimits) -> _Decoded:
     """Deserialize one image message (with rosbags: the pixels stay a view on ``raw``, no copy) and
-    convert it for the core with the node's own conversion.
+    convert it for the core with the node's own conversion and size limits.
 
     Raises:
-        ImageConversionError, ValueError, TypeError: for messages that cannot be read as images.
+        any of :func:`_record_errors`: for records that cannot be read as images.
     """
     msg = bagio.typestore().deserialize_cdr(raw, msgtype)
     if msgtype == bagio.COMPRESSED_IMAGE_TYPE:
-        image, channel_order = compressed_msg_to_array(msg)
+        image, channel_order = compressed_msg_to_array(msg, limits)
     else:
-        image, channel_order = image_msg_to_array(msg)
+        image, channel_order = image_msg_to_array(msg, limits)
     stamp = msg.header.stamp
     header = Header(stamp=Time(sec=int(stamp.sec), nanosec=int(stamp.nanosec)), frame_id=str(msg.header.frame_id))
     return _Decoded(header, image, channel_order)
@@ -278,17 +304,21 @@ def process_bag(
     Raises:
         bagio.BagError: missing, corrupt or truncated bag; missing topic; unsupported message type.
         FileExistsError: the output exists and ``overwrite`` is false.
-        FileNotFoundError: the model file does not exist.
+        parameters.SetupError: bad parameter values, no model file or an unusable model.
+        bagio.OutputError: the output is, lies inside or contains the bag; it exists and is not an
+            earlier output; or it cannot be written (read-only file system, full disk).
     """
     bag, output = Path(bag), Path(output)
-    pipeline = build_pipeline(model, params_file)
+    bagio.refuse_overlap(output, [bag])
+    setup = pipeline_setup(model, params_file)
     bagio.require_types(EMOTIONS_TYPE, DETECTIONS_TYPE)
     with bagio.open_image_topic(bag, topic) as (reader, image_topic):
         connection = next(c for c in reader.connections if c.topic == image_topic.name)
         definition = (connection.msgdef.data or None, connection.digest or None)
     summary = ProcessSummary(str(bag), image_topic.name, image_topic.msgtype, storage or image_topic.storage_id)
-    with bagio.staged_output_dir(output, overwrite=overwrite) as staging:
-        _BagRun(bag, image_topic, definition, pipeline, staging, summary, log).run(progress)
+    with bagio.staged_output_dir(output, overwrite=overwrite, protected=[bag]) as staging, \
+            bagio.output_errors(output):
+        _BagRun(bag, image_topic, definition, setup, staging, summary, log).run(progress)
         write_plot(staging / PLOT_NAME, staging / CSV_NAME, EMOTION_LABELS)
         summary.output = str(output.resolve())
         (staging / SUMMARY_NAME).write_text(json.dumps(summary.to_json(), indent=2) + "\n")
@@ -337,10 +367,12 @@ class _BagRun:
     three and is raised.
     """
 
-    def __init__(self, bag: Path, image_topic: Any, input_definition: tuple[Any, Any], pipeline: EmotionPipeline,
-                 staging: Path, summary: ProcessSummary, log: Callable[[str], None]) -> None:
+    def __init__(self, bag: Path, image_topic: Any, input_definition: tuple[Any, Any],
+                 setup: parameters.PipelineSetup, staging: Path, summary: ProcessSummary,
+                 log: Callable[[str], None]) -> None:
         self.bag, self.topic, self.input_definition = bag, image_topic, input_definition
-        self.pipeline, self.staging, self.summary, self.log = pipeline, staging, summary, log
+        self.pipeline, self.limits = setup.pipeline, setup.limits
+        self.staging, self.summary, self.log = staging, summary, log
         self.decoded: queue.Queue = queue.Queue(STAGE_QUEUE_DEPTH)
         self.results: queue.Queue = queue.Queue(STAGE_QUEUE_DEPTH)
         self.stop = threading.Event()
@@ -367,7 +399,7 @@ class _BagRun:
             if stage.error is not None:
                 raise stage.error
         if self.summary.skipped_frames > MAX_FRAME_WARNINGS:
-            self.log(f"warning: {self.summary.skipped_frames} images could not be decoded and were skipped")
+            self.log(f"warning: {self.summary.skipped_frames} records could not be used as images and were skipped")
 
     def _perceive(self, bar: Any) -> None:
         """The calling thread: run the core on each decoded frame, in order."""
@@ -377,14 +409,14 @@ class _BagRun:
                 return
             bar.update(1)
             timestamp, raw, frame = item
-            if isinstance(frame, Exception):
+            if isinstance(frame, BaseException):
                 self._skip(timestamp, frame)
                 continue
             try:
                 result, annotated = self.pipeline.process(
                     frame.image, stamp_ns(frame.header) / 1e9, channel_order=frame.channel_order, annotate=True
                 )
-            except InvalidImageError as exc:
+            except (InvalidImageError, ModelOutputError) as exc:
                 self._skip(timestamp, exc)
                 continue
             if not _put(self.results, (timestamp, raw, frame.header, result, annotated), self.stop):
@@ -394,19 +426,25 @@ class _BagRun:
             self.summary.detect_ms += result.timings.detect_ms
             self.summary.classify_ms += result.timings.classify_ms
 
-    def _skip(self, timestamp: int, exc: Exception) -> None:
+    def _skip(self, timestamp: int, exc: BaseException) -> None:
         self.summary.skipped_frames += 1
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+        if len(reason) > MAX_REASON_CHARS:
+            reason = f"{reason[:MAX_REASON_CHARS]}... ({len(reason)} characters)"
+        if len(self.summary.skipped) < MAX_LISTED_SKIPS:
+            self.summary.skipped.append((int(timestamp), reason))
         if self.summary.skipped_frames <= MAX_FRAME_WARNINGS:
-            self.log(f"warning: skipped the image at bag time {timestamp} ns: {exc}")
+            self.log(f"warning: skipped the image at bag time {timestamp} ns: {reason}")
 
     def _read(self) -> None:
         """Reader thread: ``(bag time, raw bytes, decoded frame or the exception)`` per image."""
+        record_errors = _record_errors()
         try:
             with bagio.open_image_topic(self.bag, self.topic.name) as (reader, _):
                 for _, timestamp, raw in bagio.iter_topic_messages(reader, self.topic.name):
                     try:
-                        item: tuple = (timestamp, raw, _decode(raw, self.topic.msgtype))
-                    except (ImageConversionError, ValueError, TypeError, IndexError, struct.error) as exc:
+                        item: tuple = (timestamp, raw, _decode(raw, self.topic.msgtype, self.limits))
+                    except record_errors as exc:
                         item = (timestamp, raw, exc)
                     if not _put(self.decoded, item, self.stop):
                         return
@@ -483,6 +521,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``emotion_bag_process``; returns the exit status (0 on success)."""
     args = build_parser().parse_args(argv)
@@ -498,9 +541,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             bag, output, topic=args.topic, storage=args.storage, model=args.model, params_file=args.params_file,
             overwrite=args.overwrite, progress=False if args.no_progress else None, log=warn,
         )
-    except (bagio.BagError, FileExistsError, FileNotFoundError, ValueError,
+    except (bagio.BagError, bagio.OutputError, FileExistsError, FileNotFoundError, ValueError,
             optional.MissingDependencyError) as exc:
-        print(f"emotion_bag_process: error: {exc}", file=sys.stderr)
+        print(f"emotion_bag_process: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except (OSError, sqlite3.Error) as exc:  # writing the output: full disk, read-only file system
+        print(f"emotion_bag_process: error: cannot write the output {output}: {_one_line(exc)}",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("emotion_bag_process: interrupted; no output written", file=sys.stderr)

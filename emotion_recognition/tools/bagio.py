@@ -20,6 +20,7 @@ import functools
 import os
 import shutil
 import sqlite3
+import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,8 +45,44 @@ _EXTRA_PACKAGES: tuple[str, ...] = ("emotion_msgs", "vision_msgs")
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def storage_errors() -> tuple[type[BaseException], ...]:
+    """What a corrupt (bit-rotted) or truncated bag file makes the storage layer raise: sqlite's errors
+    (``rosbags`` reads sqlite3 bags through ``apsw``, writes them through ``sqlite3``), and the
+    low-level errors of a damaged MCAP or sqlite file."""
+    errors: list[type[BaseException]] = [sqlite3.Error, EOFError, ValueError, KeyError, IndexError, OSError,
+                                         struct.error, OverflowError]
+    try:
+        import apsw
+
+        errors.append(apsw.Error)
+    except ImportError:  # an older rosbags reads with sqlite3 only
+        pass
+    return tuple(errors)
+
+
 class BagError(RuntimeError):
     """A bag cannot be used: missing, corrupt, truncated, or without a usable image topic."""
+
+
+class OutputError(RuntimeError):
+    """The output cannot be written: an unwritable folder, a read-only file system, a full disk, or an
+    output folder that would destroy the input or a folder that is not an earlier output."""
+
+
+# Marks a folder as an earlier output of these tools: only such a folder (or an empty one) is replaced.
+OUTPUT_MARKER = "summary.json"
+
+
+def refuse_overlap(output: Path | str, protected: Iterable[Path | str]) -> None:
+    """Raise :class:`OutputError` when the output folder is, lies inside, or contains one of the
+    ``protected`` paths (the input bag, video, ...): writing or replacing it would destroy that input.
+    Symbolic links are resolved first."""
+    final = Path(output).resolve()
+    for path in protected:
+        source = Path(path).resolve()
+        if final == source or source in final.parents or final in source.parents:
+            relation = "is" if final == source else ("is inside" if source in final.parents else "contains")
+            raise OutputError(f"output folder {final} {relation} the input {source}; choose another output")
 
 
 @dataclass(frozen=True)
@@ -124,7 +161,7 @@ def open_reader(path: Path | str):  # -> rosbags.rosbag2.Reader
         reader.open()
     except FileNotFoundError:
         raise BagError(f"not a rosbag2: {path} has no metadata.yaml and is not a .db3 or .mcap file") from None
-    except (ReaderError, sqlite3.DatabaseError, OSError, ValueError, KeyError) as exc:
+    except (ReaderError, *storage_errors()) as exc:
         raise BagError(f"cannot open bag {path}: corrupt, truncated or not a rosbag2 ({exc})") from None
     return reader
 
@@ -196,7 +233,7 @@ def iter_topic_messages(reader, topic: str) -> Iterator[tuple[object, int, bytes
         yield from reader.messages(connections=connections)
     except ReaderError as exc:
         raise BagError(f"bag {reader.path} is corrupt or truncated: {exc}") from None
-    except (sqlite3.DatabaseError, EOFError, ValueError, KeyError, IndexError, OSError) as exc:
+    except storage_errors() as exc:
         raise BagError(f"bag {reader.path} is corrupt or truncated ({type(exc).__name__}: {exc})") from None
 
 
@@ -273,19 +310,55 @@ def write_image_bag(
 
 
 @contextlib.contextmanager
-def staged_output_dir(final: Path | str, overwrite: bool = False) -> Iterator[Path]:
+def output_errors(output: Path | str) -> Iterator[None]:
+    """Turn the errors of writing an output (an unwritable folder, a read-only file system, a full
+    disk: ``OSError``, sqlite's and rosbags' writer errors) into :class:`OutputError` naming ``output``."""
+    from rosbags.rosbag2 import WriterError
+
+    try:
+        yield
+    except (WriterError, OSError, sqlite3.Error) as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        raise OutputError(f"cannot write the output {output}: {message}") from None
+
+
+def _check_replaceable(final: Path, overwrite: bool, only_outputs: bool) -> None:
+    """An existing ``final`` may only be replaced with ``overwrite``, never when it is a file, and with
+    ``only_outputs`` only when it is an empty folder or an earlier output (holds :data:`OUTPUT_MARKER`)."""
+    if not (final.exists() or final.is_symlink()):
+        return
+    if not overwrite:
+        raise FileExistsError(f"output folder already exists: {final} (use --overwrite to replace it)")
+    if final.is_symlink() or not final.is_dir():
+        raise OutputError(f"output {final} exists and is not a folder; it is not replaced")
+    if only_outputs and any(final.iterdir()) and not (final / OUTPUT_MARKER).is_file():
+        raise OutputError(
+            f"output folder {final} is not empty and is not an earlier output (no {OUTPUT_MARKER}); "
+            "it is not replaced"
+        )
+
+
+@contextlib.contextmanager
+def staged_output_dir(final: Path | str, overwrite: bool = False, protected: Iterable[Path | str] = (),
+                      only_outputs: bool = False) -> Iterator[Path]:
     """Yield a fresh temporary folder next to ``final`` and rename it to ``final`` when the block ends
     without an exception; on an exception it is deleted, so a half-written output never appears under
     the final name.
 
     Raises:
+        OutputError: ``final`` is, lies inside or contains a ``protected`` path (:func:`refuse_overlap`);
+            it exists and is a file (or, with ``only_outputs``, a folder that is neither empty nor an
+            earlier output, one holding :data:`OUTPUT_MARKER`); or it cannot be created.
         FileExistsError: ``final`` exists and ``overwrite`` is false (checked before and after the block).
     """
+    refuse_overlap(final, protected)
     final = Path(final).resolve()
-    if final.exists() and not overwrite:
-        raise FileExistsError(f"output folder already exists: {final} (use --overwrite to replace it)")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    _check_replaceable(final, overwrite, only_outputs)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    except OSError as exc:
+        raise OutputError(f"cannot create the output folder next to {final}: {exc}") from None
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(staging, 0o777 & ~umask)  # mkdtemp's 0700 would make the final folder private
@@ -295,9 +368,11 @@ def staged_output_dir(final: Path | str, overwrite: bool = False) -> Iterator[Pa
         shutil.rmtree(staging, ignore_errors=True)
         raise
     if final.exists():
-        if not overwrite:
+        try:
+            _check_replaceable(final, overwrite, only_outputs)
+        except (FileExistsError, OutputError):
             shutil.rmtree(staging, ignore_errors=True)
-            raise FileExistsError(f"output folder appeared while writing: {final}")
+            raise
         old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
         os.replace(final, old / final.name)
         os.replace(staging, final)

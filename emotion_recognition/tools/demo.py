@@ -155,8 +155,8 @@ def run_demo(args: argparse.Namespace, log: Callable[[str], None] = print) -> di
         raise DemoError(reason)
     started = time.monotonic()
     output = Path(args.output)
-    with tempfile.TemporaryDirectory(prefix="emotion_demo-") as workdir, \
-            bagio.staged_output_dir(output, overwrite=True) as staging:
+    replaced = bagio.staged_output_dir(output, overwrite=True, protected=_inputs(args), only_outputs=True)
+    with tempfile.TemporaryDirectory(prefix="emotion_demo-") as workdir, replaced as staging:
         source = open_source(args, Path(workdir))
         log(f"emotion_demo: ROS_DOMAIN_ID={os.environ['ROS_DOMAIN_ID']}, source: {source.description}")
         node = start_node(args.params_file or default_params_file(), Path(args.model) if args.model else None,
@@ -281,6 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _inputs(args: argparse.Namespace) -> list[Path]:
+    """The user's input files (bag, video), which the output folder must never replace."""
+    return [path for path in (args.bag, args.video) if path is not None]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``emotion_demo``; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -290,9 +295,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.rate <= 0:
         print("emotion_demo: error: --rate must be > 0", file=sys.stderr)
         return 2
+    from emotion_recognition.tools import bagio
+
     try:
         summary = run_demo(args)
-    except (DemoError, SourceError, NodeGoneError, MissingDependencyError) as exc:
+    except (DemoError, SourceError, NodeGoneError, MissingDependencyError, bagio.OutputError,
+            FileExistsError) as exc:
         print(f"emotion_demo: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
