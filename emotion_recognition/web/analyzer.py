@@ -17,7 +17,7 @@ from typing import Any
 
 import cv2
 
-from emotion_recognition.core.encoded import DEFAULT_MAX_IMAGE_PIXELS, decode_image
+from emotion_recognition.core.image import DEFAULT_LIMITS, DEFAULT_MAX_IMAGE_PIXELS, ImageLimits, decode_compressed
 from emotion_recognition.core.pipeline import EmotionPipeline
 from emotion_recognition.spec import EMOTION_LABELS
 from emotion_recognition.web.results import frame_json
@@ -49,6 +49,8 @@ class ImageAnalyzer:
         self.labels: tuple[str, ...] = EMOTION_LABELS
         self.model_path = Path(pipelines[0].classifier.path)
         self.max_image_pixels = max_image_pixels
+        self.limits = ImageLimits(max_image_pixels, DEFAULT_LIMITS.max_compressed_bytes)
+        self.limits.validate()
 
     def analyze(self, data: bytes, annotate: bool = False) -> dict[str, Any]:
         """The emotions of one JPEG or PNG image, as the API's JSON answer.
@@ -60,10 +62,11 @@ class ImageAnalyzer:
         pipeline = self._pool.get()
         try:
             t0 = time.perf_counter()
-            image = decode_image(data, self.max_image_pixels)
+            image, channel_order = decode_compressed(data, self.limits)
             decode_ms = (time.perf_counter() - t0) * 1e3
             pipeline.reset_tracking()
-            result, annotated = pipeline.process(image, timestamp_s=0.0, annotate=annotate)
+            result, annotated = pipeline.process(image, timestamp_s=0.0, channel_order=channel_order,
+                                                 annotate=annotate)
         finally:
             self._pool.put(pipeline)
         answer = frame_json(result, self.labels, with_tracks=False, decode=decode_ms)

@@ -22,8 +22,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
-from emotion_recognition.core.encoded import FORMATS, ImageTooLargeError
-from emotion_recognition.core.image import InvalidImageError
+from emotion_recognition.core.image import ImageTooLargeError, InvalidImageError
 from emotion_recognition.web.analyzer import ImageAnalyzer
 from emotion_recognition.web.hub import EVENTS, STREAM, FrameHub, TooManyWatchers
 
@@ -36,7 +35,7 @@ KEEPALIVE_S = 5.0
 # closed page gives its slot back within about this time.
 DISCONNECT_POLL_S = 0.5
 MJPEG_BOUNDARY = "frame"
-ACCEPTED_TYPES = tuple(FORMATS.values())
+ACCEPTED_TYPES = ("image/jpeg", "image/png")
 # Multipart parts without a useful type are sniffed (curl sends application/octet-stream for
 # unknown extensions).
 SNIFFED_TYPES = ("", "application/octet-stream")

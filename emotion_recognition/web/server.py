@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from emotion_recognition.core.encoded import DEFAULT_MAX_IMAGE_PIXELS
+from emotion_recognition.core.image import DEFAULT_MAX_IMAGE_PIXELS
 from emotion_recognition.resources import shipped_file
 from emotion_recognition.ros import parameters
 from emotion_recognition.web.analyzer import ImageAnalyzer

@@ -193,7 +193,7 @@ def hostile_uploads() -> list[tuple[str, bytes, str, int, str]]:
     no_field, no_field_type = multipart("photo", "a.jpg", "image/jpeg", jpeg)
     return [
         ("empty", b"", "image/jpeg", 400, "empty upload"),
-        ("random bytes", bytes(range(256)) * 8, "image/jpeg", 400, "not a JPEG or PNG"),
+        ("random bytes", bytes(range(256)) * 8, "image/jpeg", 400, "neither JPEG nor PNG"),
         # A JPEG whose header is intact but whose image data (from the start-of-scan marker) is gone.
         (
             "corrupt jpeg",
@@ -202,7 +202,7 @@ def hostile_uploads() -> list[tuple[str, bytes, str, int, str]]:
             400,
             "could not be decoded",
         ),
-        ("gif sent as png", gif, "image/png", 400, "not a JPEG or PNG"),
+        ("gif sent as png", gif, "image/png", 400, "neither JPEG nor PNG"),
         ("over the upload limit", over_limit, "image/jpeg", 413, "upload too large"),
         ("pixel bomb", pixel_bomb_png(), "image/png", 413, "max_image_pixels"),
         ("text", b"hello", "text/plain", 415, "unsupported content type"),

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from emotion_recognition.core.encoded import DEFAULT_MAX_IMAGE_PIXELS
+from emotion_recognition.core.image import DEFAULT_MAX_IMAGE_PIXELS
 from emotion_recognition.spec import EMOTION_LABELS
 from emotion_recognition.web.analyzer import ImageAnalyzer
 from emotion_recognition.web.app import WebContext, create_app
