@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from glob import glob
 from pathlib import Path
 
 from setuptools import find_packages, setup

@@ -32,12 +32,17 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bag_throughput-") as folder:
         bag = Path(folder) / "one_face_640x480"
         bagio.write_image_bag(
-            bag, ((f.image, f.stamp_ns) for f in one_face_frames(args.frames)), storage=args.storage,
-            compressed=args.compressed, frame_id=SAMPLE_FRAME_ID,
+            bag,
+            ((f.image, f.stamp_ns) for f in one_face_frames(args.frames)),
+            storage=args.storage,
+            compressed=args.compressed,
+            frame_id=SAMPLE_FRAME_ID,
         )
-        print(f"bag: {args.frames} frames 640x480 with one face, {args.storage}, "
-              f"{'JPEG' if args.compressed else 'bgr8'}; cpus: {os.cpu_count()}, "
-              f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(
+            f"bag: {args.frames} frames 640x480 with one face, {args.storage}, "
+            f"{'JPEG' if args.compressed else 'bgr8'}; cpus: {os.cpu_count()}, "
+            f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+        )
         summary = bag_process.process_bag(bag, Path(folder) / "out", model=args.model, progress=False)
         print(summary.format())
     return 0

@@ -37,8 +37,8 @@ if str(REPO_ROOT) not in sys.path:
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from emotion_recognition.core.classifier import EmotionClassifier  # noqa: E402
 from emotion_recognition.core.cascade import find_cascade  # noqa: E402
+from emotion_recognition.core.classifier import EmotionClassifier  # noqa: E402
 from emotion_recognition.core.detection import DetectorSettings  # noqa: E402
 from emotion_recognition.core.pipeline import EmotionPipeline  # noqa: E402
 from emotion_recognition.core.types import Box  # noqa: E402
@@ -113,7 +113,9 @@ class NaivePipeline:
         for box in boxes:
             ta = time.perf_counter()
             roi = gray[box.y : box.y + box.height, box.x : box.x + box.width]
-            face = cv2.resize(roi, (INPUT_WIDTH, INPUT_HEIGHT)).astype(np.float32)[np.newaxis, :, :, np.newaxis]
+            face = cv2.resize(roi, (INPUT_WIDTH, INPUT_HEIGHT)).astype(np.float32)[
+                np.newaxis, :, :, np.newaxis
+            ]
             tb = time.perf_counter()
             probabilities = self.model.predict(face, verbose=0)[0]
             tc = time.perf_counter()
@@ -123,7 +125,9 @@ class NaivePipeline:
         td = time.perf_counter()
         for box, label in zip(boxes, labels):
             cv2.rectangle(annotated, (box.x, box.y), (box.x + box.width, box.y + box.height), (255, 0, 0), 2)
-            cv2.putText(annotated, label, (box.x, box.y - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (36, 255, 12), 2)
+            cv2.putText(
+                annotated, label, (box.x, box.y - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (36, 255, 12), 2
+            )
         times["draw"] = (time.perf_counter() - td) * 1e3
         return times, boxes
 
@@ -154,7 +158,11 @@ def resolve_models(args: argparse.Namespace, workdir: Path) -> tuple[Path, Path,
     from test.support.models import SHIPPED_INT8_TFLITE, shipped_models
 
     if args.model and args.keras:
-        return Path(args.model), Path(args.keras), f"{Path(args.model).name} / {Path(args.keras).name} (given)"
+        return (
+            Path(args.model),
+            Path(args.keras),
+            f"{Path(args.model).name} / {Path(args.keras).name} (given)",
+        )
     shipped = shipped_models()
     if shipped is not None:
         return shipped.tflite, shipped.keras, shipped.description
@@ -173,8 +181,13 @@ def resolve_models(args: argparse.Namespace, workdir: Path) -> tuple[Path, Path,
     )
 
 
-def run_case(case: tuple[int, int, int], pipeline: EmotionPipeline, pipeline_full: EmotionPipeline,
-             naive: NaivePipeline, args: argparse.Namespace) -> tuple:
+def run_case(
+    case: tuple[int, int, int],
+    pipeline: EmotionPipeline,
+    pipeline_full: EmotionPipeline,
+    naive: NaivePipeline,
+    args: argparse.Namespace,
+) -> tuple:
     """Measure one case (frame size, number of faces) with the three pipelines, print its rows and
     return its summary row: name, median ms of core / core-full / naive, faces found, same faces."""
     width, height, n_faces = case
@@ -193,18 +206,32 @@ def run_case(case: tuple[int, int, int], pipeline: EmotionPipeline, pipeline_ful
     def same(run: Run) -> bool:
         return len(run.boxes) == len(slow.boxes) and match_faces(slow.boxes, run.boxes) == len(slow.boxes)
 
-    faces = (f"{len(expected)}/{match_faces(expected, core.boxes)}/{match_faces(expected, full.boxes)}/"
-             f"{match_faces(expected, slow.boxes)}")
-    return (name, float(np.median(core.frame)), float(np.median(full.frame)), float(np.median(slow.frame)),
-            faces, "yes" if same(core) and same(full) else "NO")
+    faces = (
+        f"{len(expected)}/{match_faces(expected, core.boxes)}/{match_faces(expected, full.boxes)}/"
+        f"{match_faces(expected, slow.boxes)}"
+    )
+    return (
+        name,
+        float(np.median(core.frame)),
+        float(np.median(full.frame)),
+        float(np.median(slow.frame)),
+        faces,
+        "yes" if same(core) and same(full) else "NO",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", help=".tflite model for the core (default: models/, else a stand-in)")
-    parser.add_argument("--keras", help=".keras model for the naive pipeline (default: models/, else a stand-in)")
+    parser.add_argument(
+        "--keras", help=".keras model for the naive pipeline (default: models/, else a stand-in)"
+    )
     parser.add_argument("--frames", type=int, default=40, help="measured frames per case for the core")
-    parser.add_argument("--naive-frames", type=int, default=15, help="measured frames per case for the naive pipeline")
+    parser.add_argument(
+        "--naive-frames", type=int, default=15, help="measured frames per case for the naive pipeline"
+    )
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured frames first")
     parser.add_argument("--threads", type=int, default=2, help="LiteRT threads")
     args = parser.parse_args(argv)
@@ -221,21 +248,29 @@ def main(argv: list[str] | None = None) -> int:
 
         load = os.getloadavg()
         print(f"model: {description}")
-        print(f"  core: {tflite} (LiteRT {getattr(ai_edge_litert, '__version__', '?')}, {args.threads} threads)")
+        print(
+            f"  core: {tflite} (LiteRT {getattr(ai_edge_litert, '__version__', '?')}, {args.threads} threads)"
+        )
         print(f"  naive: {keras_path} (Keras {keras.__version__}, model.predict() per face)")
-        print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-              f"load average {load[0]:.2f} at start; OpenCV {cv2.__version__}")
+        print(
+            f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+            f"load average {load[0]:.2f} at start; OpenCV {cv2.__version__}"
+        )
         print(f"core detector settings: {DetectorSettings()}")
         print(f"frames per case: core {args.frames}, naive {args.naive_frames} (after {args.warmup} warm-up)")
         print()
-        header = f"{'case':<16} {'pipeline':<9} " + " ".join(f"{s:>15}" for s in STAGES) + f" {'frame':>15} faces"
+        header = (
+            f"{'case':<16} {'pipeline':<9} " + " ".join(f"{s:>15}" for s in STAGES) + f" {'frame':>15} faces"
+        )
         print("median / p95 ms")
         print(header)
         print("-" * len(header))
         summary = [run_case(case, pipeline, pipeline_full, naive, args) for case in CASES]
         print()
-        print(f"{'case':<16} {'core ms':>8} {'full ms':>8} {'naive ms':>9} {'speed-up core/full':>19}  "
-              "faces expected/core/full/naive  same faces")
+        print(
+            f"{'case':<16} {'core ms':>8} {'full ms':>8} {'naive ms':>9} {'speed-up core/full':>19}  "
+            "faces expected/core/full/naive  same faces"
+        )
         for name, core_ms, full_ms, naive_ms, faces, same_faces in summary:
             speedups = f"{naive_ms / core_ms:.1f}x / {naive_ms / full_ms:.1f}x"
             times = f"{core_ms:8.1f} {full_ms:8.1f} {naive_ms:9.1f}"

@@ -43,11 +43,11 @@ os.environ.pop("ROS_LOCALHOST_ONLY", None)
 import numpy as np  # noqa: E402
 import rclpy  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from emotion_msgs.msg import FaceEmotionArray  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
+from emotion_msgs.msg import FaceEmotionArray  # noqa: E402
 from emotion_recognition.tools.process import LoggedProcess, node_command  # noqa: E402
 from test.support.images import ASTRONAUT, FacePlacement, compose_frame  # noqa: E402
 
@@ -119,8 +119,15 @@ class Collector:
                     self.reports.append((time.monotonic(), self.diagnostics))
 
 
-def _run_rate(publisher, frames: list[Image], collector: Collector, fps: float, duration_s: float,
-              first_sec: int, pid: int) -> dict:
+def _run_rate(
+    publisher,
+    frames: list[Image],
+    collector: Collector,
+    fps: float,
+    duration_s: float,
+    first_sec: int,
+    pid: int,
+) -> dict:
     """Publish at ``fps`` for ``duration_s``; return the published stamps with their publish times."""
     published: dict[tuple[int, int], float] = {}
     rss_samples = []
@@ -148,32 +155,48 @@ def _report(name: str, run: dict, collector: Collector, diag_before: dict, diag_
     start, end = min(published.values()), max(published.values()) + 1.5
     with collector.lock:
         reports = [values for t, values in collector.reports if start < t <= end]
-    weights = [(float(r["processing time mean (ms)"]), float(r["processed rate (Hz)"])) for r in reports
-               if "processing time mean (ms)" in r]
+    weights = [
+        (float(r["processing time mean (ms)"]), float(r["processed rate (Hz)"]))
+        for r in reports
+        if "processing time mean (ms)" in r
+    ]
     total_weight = sum(w for _, w in weights)
     processing_mean = sum(v * w for v, w in weights) / total_weight if total_weight else float("nan")
-    pipeline_weights = [(float(r["pipeline time mean (ms)"]), float(r["processed rate (Hz)"])) for r in reports
-                        if "pipeline time mean (ms)" in r]
+    pipeline_weights = [
+        (float(r["pipeline time mean (ms)"]), float(r["processed rate (Hz)"]))
+        for r in reports
+        if "pipeline time mean (ms)" in r
+    ]
     pipeline_mean = (sum(v * w for v, w in pipeline_weights) / total_weight) if total_weight else float("nan")
-    processing_max = max((float(r.get("processing time max (ms)", "nan")) for r in reports), default=float("nan"))
+    processing_max = max(
+        (float(r.get("processing time max (ms)", "nan")) for r in reports), default=float("nan")
+    )
     with collector.lock:
         latencies = [
-            (collector.received[stamp] - sent) * 1000.0 for stamp, sent in published.items() if stamp in collector.received
+            (collector.received[stamp] - sent) * 1000.0
+            for stamp, sent in published.items()
+            if stamp in collector.received
         ]
     answered = len(latencies)
-    dropped_node = int(diag_after.get("dropped frames (total)", "0")) - int(diag_before.get("dropped frames (total)", "0"))
+    dropped_node = int(diag_after.get("dropped frames (total)", "0")) - int(
+        diag_before.get("dropped frames (total)", "0")
+    )
     latencies.sort()
     p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))] if latencies else float("nan")
     print(f"\n{name}")
     print(f"  frames published            {len(published)}")
     print(f"  frames answered (emotions)  {answered}")
-    print(f"  frames unanswered           {len(published) - answered}  "
-          f"(node's own count of dropped: {dropped_node})")
+    print(
+        f"  frames unanswered           {len(published) - answered}  "
+        f"(node's own count of dropped: {dropped_node})"
+    )
     if latencies:
         print(f"  latency median / p95 (ms)   {statistics.median(latencies):.1f} / {p95:.1f}")
         print(f"  latency min / max (ms)      {latencies[0]:.1f} / {latencies[-1]:.1f}")
-    print(f"  node processing mean / max (ms)  {processing_mean:.1f} / {processing_max:.1f} "
-          "(conversion, pipeline, messages; node's /diagnostics)")
+    print(
+        f"  node processing mean / max (ms)  {processing_mean:.1f} / {processing_max:.1f} "
+        "(conversion, pipeline, messages; node's /diagnostics)"
+    )
     print(f"  of which core pipeline (ms) {pipeline_mean:.1f} (detect, crop, classify, track)")
     rss = run["rss"]
     if rss:
@@ -196,8 +219,11 @@ def main() -> None:
     model = args.model or SHIPPED_MODEL
     if args.model is not None:
         ros_args += ["-p", f"model_path:={args.model}"]
-    env = dict(os.environ, ROS_DOMAIN_ID=str(args.domain_id), PYTHONPATH=os.pathsep.join(
-        p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p))
+    env = dict(
+        os.environ,
+        ROS_DOMAIN_ID=str(args.domain_id),
+        PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p),
+    )
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()}")
     print(f"model: {model}{'' if model.is_file() else ' (MISSING: the node will fail to configure)'}")
     print(f"Fast DDS profile: {os.environ['FASTDDS_DEFAULT_PROFILES_FILE']}")
@@ -241,12 +267,19 @@ def _measure_rates(args: argparse.Namespace, publisher, frames: list, collector:
         before = dict(collector.diagnostics)
         run = _run_rate(publisher, frames, collector, fps, args.duration, first_sec, pid)
         time.sleep(1.2)  # the next diagnostics report covers the end of the run
-        _report(f"{WIDTH}x{HEIGHT} bgr8, one face, {fps:g} FPS for {args.duration:g} s", run, collector,
-                before, dict(collector.diagnostics))
+        _report(
+            f"{WIDTH}x{HEIGHT} bgr8, one face, {fps:g} FPS for {args.duration:g} s",
+            run,
+            collector,
+            before,
+            dict(collector.diagnostics),
+        )
         first_sec += int(args.duration) + 10
 
 
-def _warm_up(process: LoggedProcess, publisher, frame: Image, collector: Collector, started: float) -> float | None:
+def _warm_up(
+    process: LoggedProcess, publisher, frame: Image, collector: Collector, started: float
+) -> float | None:
     """Publish at 30 FPS until the node's first answer; return the seconds from start to it (``None``,
     with the node's log printed, when it does not answer within 60 s)."""
     warmup = 0
@@ -274,11 +307,16 @@ def _node_report(process: LoggedProcess, collector: Collector, startup_s: float,
                 detail = line.split(marker, 1)[1].strip()[:60]
                 print(f"    {marker:<22} at {stamp - started_wall:5.2f} s   {detail}")
     print(f"  peak RSS, VmHWM (MB)        {_mb(status.get('VmHWM')):.0f}")
-    print(f"  TensorFlow loaded           {collector.diagnostics.get('tensorflow loaded', '?')} (diagnostics), "
-          f"{'yes' if _tensorflow_mapped(process.process.pid) else 'no'} (/proc/PID/maps)")
-    print(f"  node's totals               received {collector.diagnostics.get('received frames (total)')}, "
-          f"processed {collector.diagnostics.get('processed frames (total)')}, "
-          f"dropped {collector.diagnostics.get('dropped frames (total)')}")
+    print(
+        f"  TensorFlow loaded           {collector.diagnostics.get('tensorflow loaded', '?')} (diagnostics), "
+        f"{'yes' if _tensorflow_mapped(process.process.pid) else 'no'} (/proc/PID/maps)"
+    )
+    print(
+        f"  node's totals               received {collector.diagnostics.get('received frames (total)')}, "
+        f"processed {collector.diagnostics.get('processed frames (total)')}, "
+        f"dropped {collector.diagnostics.get('dropped frames (total)')}"
+    )
+
 
 if __name__ == "__main__":
     main()

@@ -57,4 +57,7 @@ def resolve_model_path(model_path: str) -> tuple[Path | None, str]:
         if path.is_file():
             return path, ""
     searched = ", ".join(repr(str(p)) for p in candidates)
-    return None, f"the shipped model {SHIPPED_MODEL_FILE} was not found (looked in {searched}); set model_path"
+    return (
+        None,
+        f"the shipped model {SHIPPED_MODEL_FILE} was not found (looked in {searched}); set model_path",
+    )

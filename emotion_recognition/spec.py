@@ -31,4 +31,3 @@ INPUT_VALUE_RANGE: tuple[float, float] = (0.0, 255.0)
 # Fraction of the detected face box added on each side before cropping. FER2013 faces are tightly
 # cropped and Haar boxes are already close to that framing, so no margin is the matching default.
 FACE_CROP_MARGIN: float = 0.0
-

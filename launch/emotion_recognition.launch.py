@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Callable
+from collections.abc import Callable
 
 from ament_index_python.packages import PackageNotFoundError, get_package_prefix, get_package_share_directory
-from launch import LaunchContext, LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler
 from launch.event_handlers import OnShutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
+
+from launch import LaunchContext, LaunchDescription
 
 PACKAGE = "emotion_recognition"
 EXECUTABLE = "emotion_recognition_node"
@@ -176,7 +177,9 @@ def generate_launch_description() -> LaunchDescription:
     share = get_package_share_directory(PACKAGE)
     return LaunchDescription(
         [
-            DeclareLaunchArgument("namespace", default_value="", description="Namespace of this instance (one per camera)."),
+            DeclareLaunchArgument(
+                "namespace", default_value="", description="Namespace of this instance (one per camera)."
+            ),
             DeclareLaunchArgument(
                 "image_topic",
                 default_value="image_raw",
@@ -189,26 +192,38 @@ def generate_launch_description() -> LaunchDescription:
                 description="Node parameter file.",
             ),
             DeclareLaunchArgument(
-                "model_path", default_value="", description="Emotion model file; empty: the params file's (shipped model)."
+                "model_path",
+                default_value="",
+                description="Emotion model file; empty: the params file's (shipped model).",
             ),
             DeclareLaunchArgument(
-                "use_compressed", default_value="", description="true/false overrides the params file; empty keeps it."
+                "use_compressed",
+                default_value="",
+                description="true/false overrides the params file; empty keeps it.",
             ),
             DeclareLaunchArgument(
-                "autostart", default_value="", description="true/false overrides the params file; empty keeps it."
+                "autostart",
+                default_value="",
+                description="true/false overrides the params file; empty keeps it.",
             ),
             DeclareLaunchArgument(
                 "use_sim_time", default_value="false", description="Use /clock (bag replay with --clock)."
             ),
-            DeclareLaunchArgument("start_camera", default_value="false", description="Also start v4l2_camera."),
-            DeclareLaunchArgument("video_device", default_value="/dev/video0", description="v4l2 device of the camera."),
+            DeclareLaunchArgument(
+                "start_camera", default_value="false", description="Also start v4l2_camera."
+            ),
+            DeclareLaunchArgument(
+                "video_device", default_value="/dev/video0", description="v4l2 device of the camera."
+            ),
             DeclareLaunchArgument(
                 "camera_dds_profile",
                 default_value=os.path.join(share, "config", "fastdds_large_images.xml"),
                 description="Fast DDS profile (FASTDDS_DEFAULT_PROFILES_FILE) of the camera started here; "
                 "none: the environment's.",
             ),
-            DeclareLaunchArgument("start_rviz", default_value="false", description="Also start RViz showing image_annotated."),
+            DeclareLaunchArgument(
+                "start_rviz", default_value="false", description="Also start RViz showing image_annotated."
+            ),
             DeclareLaunchArgument(
                 "rviz_config",
                 default_value=os.path.join(share, "config", "emotion_recognition.rviz"),

@@ -74,8 +74,12 @@ class BackgroundProcess(LoggedProcess):
         cwd: Path | None = None,
         stop_timeout: float = 10.0,
     ) -> None:
-        super().__init__([str(DEV_ENV), *args], env=dict(os.environ if env is None else env),
-                         cwd=cwd or REPO_ROOT, stop_timeout_s=stop_timeout)
+        super().__init__(
+            [str(DEV_ENV), *args],
+            env=dict(os.environ if env is None else env),
+            cwd=cwd or REPO_ROOT,
+            stop_timeout_s=stop_timeout,
+        )
         self.args = list(args)
 
     @classmethod

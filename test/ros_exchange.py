@@ -50,7 +50,7 @@ class RosDomain:
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
 
-    def __enter__(self) -> "RosDomain":
+    def __enter__(self) -> RosDomain:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -90,9 +90,7 @@ def receive_first(
         while not received:
             now = time.monotonic()
             if not peer.alive:
-                pytest.fail(
-                    f"peer {peer.args} exited with {peer.returncode}:\n{peer.output()}"
-                )
+                pytest.fail(f"peer {peer.args} exited with {peer.returncode}:\n{peer.output()}")
             if now > deadline:
                 pytest.fail(
                     f"nothing received on {topic!r} in {RECEIVE_TIMEOUT_S:.0f} s "

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
 import os
 import subprocess
 import sys
 import sysconfig
 from pathlib import Path
+
+import pytest
 
 from test.conftest import DEV_ENV, REPO_ROOT
 from test.test_workspace_build import declared_console_scripts
@@ -26,7 +27,10 @@ def run_in_dev_env(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def test_setup_env_rerun_does_nothing_when_inputs_are_unchanged() -> None:
     subprocess.run([str(SETUP_ENV)], check=True, capture_output=True)
-    stamps = [REPO_ROOT / ".venv" / ".setup-env-requirements.sha256", REPO_ROOT / ".ros_ws" / ".setup-env-workspace.sha256"]
+    stamps = [
+        REPO_ROOT / ".venv" / ".setup-env-requirements.sha256",
+        REPO_ROOT / ".ros_ws" / ".setup-env-workspace.sha256",
+    ]
     before = [path.stat().st_mtime_ns for path in stamps]
     again = subprocess.run([str(SETUP_ENV)], capture_output=True, text=True)
     assert again.returncode == 0, again.stderr

@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 
 import pytest
-from emotion_msgs.msg import FaceEmotion, FaceEmotionArray
 from sensor_msgs.msg import RegionOfInterest
 
+from emotion_msgs.msg import FaceEmotion, FaceEmotionArray
 from emotion_recognition.spec import EMOTION_LABELS
 from test.conftest import BackgroundProcess
 from test.ros_exchange import RELIABLE, RELIABLE_LATCHED, RosDomain, receive_first
@@ -85,13 +85,9 @@ def test_face_emotion_array_published_by_another_process_round_trips(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with RosDomain(monkeypatch) as domain:
-        peer = BackgroundProcess.python(
-            PEER, "publish-face-emotions", "face_emotions", json.dumps(SPEC)
-        )
+        peer = BackgroundProcess.python(PEER, "publish-face-emotions", "face_emotions", json.dumps(SPEC))
         with peer:
-            received = receive_first(
-                domain, FaceEmotionArray, "face_emotions", RELIABLE_LATCHED, peer
-            )
+            received = receive_first(domain, FaceEmotionArray, "face_emotions", RELIABLE_LATCHED, peer)
 
     assert received.header.stamp.sec == SPEC["stamp_sec"]
     assert received.header.stamp.nanosec == SPEC["stamp_nanosec"]
@@ -144,7 +140,11 @@ def test_face_emotion_arrays_echoed_by_another_process_are_unchanged(
         with peer:
             for sent in (no_face, one_face):
                 echoed = receive_first(
-                    domain, FaceEmotionArray, "from_peer", RELIABLE, peer,
+                    domain,
+                    FaceEmotionArray,
+                    "from_peer",
+                    RELIABLE,
+                    peer,
                     publish=(FaceEmotionArray, "to_peer", sent),
                     accept=lambda msg, sent=sent: msg.header == sent.header,
                 )

@@ -81,14 +81,20 @@ def test_detection2d_array_round_trips_through_another_process(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sent = _detections()
-    with RosDomain(monkeypatch) as domain:
-        with BackgroundProcess.python(
+    with (
+        RosDomain(monkeypatch) as domain,
+        BackgroundProcess.python(
             PEER, "echo", "vision_msgs/msg/Detection2DArray", "detections_in", "detections_out"
-        ) as peer:
-            echoed = receive_first(
-                domain, Detection2DArray, "detections_out", RELIABLE, peer,
-                publish=(Detection2DArray, "detections_in", sent),
-            )
+        ) as peer,
+    ):
+        echoed = receive_first(
+            domain,
+            Detection2DArray,
+            "detections_out",
+            RELIABLE,
+            peer,
+            publish=(Detection2DArray, "detections_in", sent),
+        )
     assert echoed == sent
     assert [d.results[0].hypothesis.class_id for d in echoed.detections] == ["happy", "neutral"]
     assert echoed.detections[1].bbox.center.position.x == 101.5

@@ -50,7 +50,9 @@ def repository_files() -> list[str]:
     """Files of the working tree a clone would have: tracked plus untracked-but-not-ignored."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO_ROOT, check=True, capture_output=True,
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
     ).stdout.decode()
     return [name for name in listed.split("\0") if name and (REPO_ROOT / name).is_file()]
 
@@ -79,7 +81,10 @@ def built_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env.pop("PYTHONPATH", None)  # the build must not see the repository's own sources
     result = subprocess.run(
         ["bash", "-c", readme_robot_build_command()],
-        cwd=workspace, env=env, capture_output=True, text=True,
+        cwd=workspace,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, f"colcon build failed:\n{result.stdout}\n{result.stderr}"
     return workspace
@@ -88,7 +93,10 @@ def built_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_readme_build_finds_both_packages(built_workspace: Path) -> None:
     listed = subprocess.run(
         ["colcon", "list", "--names-only", *shlex.split(readme_robot_build_command())[2:]],
-        cwd=built_workspace, check=True, capture_output=True, text=True,
+        cwd=built_workspace,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.split()
     assert sorted(listed) == ["emotion_msgs", "emotion_recognition"]
 
@@ -105,10 +113,14 @@ def test_emotion_recognition_is_installed_with_executables_and_data(built_worksp
     prefix = built_workspace / "install" / "emotion_recognition"
     source = built_workspace / "src" / "emotion_recognition"
     share = prefix / "share" / "emotion_recognition"
-    assert (prefix / "share" / "ament_index" / "resource_index" / "packages" / "emotion_recognition").is_file()
+    assert (
+        prefix / "share" / "ament_index" / "resource_index" / "packages" / "emotion_recognition"
+    ).is_file()
     assert (share / "package.xml").is_file()
     # Every launch/config/model file is installed into the share directory.
-    data_files = [p for folder in ("launch", "config", "models") for p in (source / folder).rglob("*") if p.is_file()]
+    data_files = [
+        p for folder in ("launch", "config", "models") for p in (source / folder).rglob("*") if p.is_file()
+    ]
     assert any(p.parts[-2] == "launch" for p in data_files), "no launch file in the repository"
     for path in data_files:
         assert (share / path.relative_to(source)).is_file(), f"{path.relative_to(source)} not installed"
@@ -132,10 +144,15 @@ def test_installed_tools_start_after_sourcing_the_workspace(built_workspace: Pat
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "AMENT_PREFIX_PATH")}
     env["AMENT_PREFIX_PATH"] = sys.prefix
     for name in [n for n in declared_console_scripts() if not n.endswith("_node")]:
-        executable = built_workspace / "install" / "emotion_recognition" / "lib" / "emotion_recognition" / name
+        executable = (
+            built_workspace / "install" / "emotion_recognition" / "lib" / "emotion_recognition" / name
+        )
         result = subprocess.run(
             ["bash", "-c", f". install/setup.bash && {shlex.quote(str(executable))} --help"],
-            cwd=built_workspace, env=env, capture_output=True, text=True,
+            cwd=built_workspace,
+            env=env,
+            capture_output=True,
+            text=True,
         )
         assert result.returncode == 0, f"{name} --help failed:\n{result.stderr}"
         assert "usage:" in result.stdout, name
@@ -150,17 +167,27 @@ def test_installed_packages_import_after_sourcing_the_workspace(built_workspace:
         "print(spec.__file__)\n"
         "print(share('emotion_recognition'))\n"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "AMENT_PREFIX_PATH", "CMAKE_PREFIX_PATH")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "AMENT_PREFIX_PATH", "CMAKE_PREFIX_PATH")
+    }
     env["AMENT_PREFIX_PATH"] = sys.prefix  # the ROS "distribution": the venv's wheels
     result = subprocess.run(
         ["bash", "-c", f". install/setup.bash && {shlex.quote(sys.executable)} -c {shlex.quote(probe)}"],
-        cwd=built_workspace, env=env, capture_output=True, text=True,
+        cwd=built_workspace,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     happy, spec_file, share_dir = result.stdout.split()
     assert happy == "happy"
     assert Path(spec_file).is_relative_to(built_workspace / "install" / "emotion_recognition")
-    assert Path(share_dir) == built_workspace / "install" / "emotion_recognition" / "share" / "emotion_recognition"
+    assert (
+        Path(share_dir)
+        == built_workspace / "install" / "emotion_recognition" / "share" / "emotion_recognition"
+    )
 
 
 def test_readme_rosdep_paths_find_both_packages_and_never_the_test_vision_msgs(built_workspace: Path) -> None:
@@ -179,6 +206,9 @@ def test_readme_rosdep_paths_find_both_packages_and_never_the_test_vision_msgs(b
     assert find_packages(str(test_folder)) == {}
     listed = subprocess.run(
         ["colcon", "list", "--names-only", "--base-paths", str(test_folder)],
-        cwd=built_workspace, check=True, capture_output=True, text=True,
+        cwd=built_workspace,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.split()
     assert listed == []

@@ -29,8 +29,9 @@ class AugmentationSettings:
     erase_size_fraction: tuple[float, float] = (0.15, 0.35)  # side of the occluding square
 
 
-def augment_batch(images: np.ndarray, rng: np.random.Generator,
-                  settings: AugmentationSettings = AugmentationSettings()) -> np.ndarray:
+def augment_batch(
+    images: np.ndarray, rng: np.random.Generator, settings: AugmentationSettings = AugmentationSettings()
+) -> np.ndarray:
     """Return randomly transformed copies of ``images`` (uint8, (N, H, W)) as float32 (N, H, W) 0-255."""
     n, height, width = images.shape
     out = np.empty((n, height, width), dtype=np.float32)
@@ -43,8 +44,13 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator,
         matrix = cv2.getRotationMatrix2D(center, float(angles[i]), float(zooms[i]))
         matrix[:, 2] += shifts[i]
         source = images[i, :, ::-1] if flips[i] else images[i]
-        out[i] = cv2.warpAffine(np.ascontiguousarray(source), matrix, (width, height),
-                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        out[i] = cv2.warpAffine(
+            np.ascontiguousarray(source),
+            matrix,
+            (width, height),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
     means = out.mean(axis=(1, 2), keepdims=True)
     contrast = rng.uniform(*settings.contrast_range, (n, 1, 1)).astype(np.float32)
     brightness = rng.uniform(-settings.max_brightness_shift, settings.max_brightness_shift, (n, 1, 1)) * 255.0
@@ -53,5 +59,5 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator,
     for i in erase:
         side = int(rng.uniform(*settings.erase_size_fraction) * min(height, width))
         y, x = rng.integers(0, height - side + 1), rng.integers(0, width - side + 1)
-        out[i, y:y + side, x:x + side] = means[i, 0, 0]
+        out[i, y : y + side, x : x + side] = means[i, 0, 0]
     return np.clip(out, 0.0, 255.0, out=out)

@@ -44,13 +44,18 @@ def check_numeric_options(args: argparse.Namespace) -> None:
             raise ValueError(f"{option} must be {'<' if high_excluded else '<='} {high}, got {value}")
 
 
-def _add_data_arguments(parser: argparse.ArgumentParser,
-                        ferplus_help: str = "FER+ fer2013new.csv: use its votes as (soft) labels") -> None:
-    parser.add_argument("--data", required=True,
-                        help="fer2013.csv(.gz), a prepared .npz, or a <split>/<emotion>/*.png folder")
+def _add_data_arguments(
+    parser: argparse.ArgumentParser, ferplus_help: str = "FER+ fer2013new.csv: use its votes as (soft) labels"
+) -> None:
+    parser.add_argument(
+        "--data", required=True, help="fer2013.csv(.gz), a prepared .npz, or a <split>/<emotion>/*.png folder"
+    )
     parser.add_argument("--ferplus", default=None, help=ferplus_help)
-    parser.add_argument("--skip-bad-rows", action="store_true",
-                        help="count and skip malformed rows instead of stopping at the first one")
+    parser.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="count and skip malformed rows instead of stopping at the first one",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,38 +67,63 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_arguments(train)
     train.add_argument("--run-dir", required=True, help="folder for checkpoints, logs and the best model")
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
-    train.add_argument("--max-minutes", type=float, default=None,
-                       help="stop cleanly after the epoch that passes this wall time (resume later)")
+    train.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="stop cleanly after the epoch that passes this wall time (resume later)",
+    )
     for field in dataclasses.fields(TrainConfig):
         if field.name in ("data", "run_dir", "ferplus", "skip_bad_rows"):
             continue
         default = getattr(defaults, field.name)
         kind = type(default) if default is not None else str
-        train.add_argument(f"--{field.name.replace('_', '-')}", type=kind, default=default,
-                           help=f"default: {default}")
+        train.add_argument(
+            f"--{field.name.replace('_', '-')}", type=kind, default=default, help=f"default: {default}"
+        )
 
     evaluate = commands.add_parser("evaluate", help="metrics, confusion matrix and calibration on a split")
     evaluate.add_argument("--model", required=True, help=".keras or .tflite model")
-    _add_data_arguments(evaluate, ferplus_help="FER+ fer2013new.csv: also score against the FER+ majority vote "
-                        "(rows whose majority is unique and one of the 7 emotions)")
+    _add_data_arguments(
+        evaluate,
+        ferplus_help="FER+ fer2013new.csv: also score against the FER+ majority vote "
+        "(rows whose majority is unique and one of the 7 emotions)",
+    )
     evaluate.add_argument("--split", default="PrivateTest", help="Training, PublicTest or PrivateTest")
     evaluate.add_argument("--out", required=True, help="folder for metrics JSON and plots")
-    evaluate.add_argument("--update-card", action="store_true",
-                          help="also record the numbers in the model's JSON card (<model>.json)")
+    evaluate.add_argument(
+        "--update-card",
+        action="store_true",
+        help="also record the numbers in the model's JSON card (<model>.json)",
+    )
 
     export = commands.add_parser("export", help=".keras, float .tflite and checked int8 .tflite")
     export.add_argument("--model", required=True, help="the trained network (a run's best.keras)")
     _add_data_arguments(export)
     export.add_argument("--out", required=True, help="output folder (e.g. models/)")
     export.add_argument("--name", default="emotion_model", help="file stem of the exported models")
-    export.add_argument("--calibration-images", type=int, default=2000,
-                        help="training images used to calibrate int8 quantisation")
-    export.add_argument("--mirror-average", action="store_true",
-                        help="average each face's prediction with its mirror image's, inside the model")
-    export.add_argument("--temperature-scaling", action="store_true",
-                        help="fit a softmax temperature on PublicTest (minimum NLL) and build it into the model")
-    export.add_argument("--max-int8-drop", type=float, default=0.5,
-                        help="fail when int8 PublicTest accuracy is this many points below float")
+    export.add_argument(
+        "--calibration-images",
+        type=int,
+        default=2000,
+        help="training images used to calibrate int8 quantisation",
+    )
+    export.add_argument(
+        "--mirror-average",
+        action="store_true",
+        help="average each face's prediction with its mirror image's, inside the model",
+    )
+    export.add_argument(
+        "--temperature-scaling",
+        action="store_true",
+        help="fit a softmax temperature on PublicTest (minimum NLL) and build it into the model",
+    )
+    export.add_argument(
+        "--max-int8-drop",
+        type=float,
+        default=0.5,
+        help="fail when int8 PublicTest accuracy is this many points below float",
+    )
     return parser
 
 
@@ -124,22 +154,40 @@ def _run(args: argparse.Namespace) -> None:
     elif args.command == "evaluate":
         from training.evaluate import evaluate_to_folder
 
-        metrics = evaluate_to_folder(args.model, args.data, args.split, args.out,
-                                     ferplus=args.ferplus, skip_bad_rows=args.skip_bad_rows,
-                                     update_card=args.update_card)
-        print(f"{args.split}: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, "
-              f"ECE {metrics['expected_calibration_error']:.4f} -> {args.out}")
+        metrics = evaluate_to_folder(
+            args.model,
+            args.data,
+            args.split,
+            args.out,
+            ferplus=args.ferplus,
+            skip_bad_rows=args.skip_bad_rows,
+            update_card=args.update_card,
+        )
+        print(
+            f"{args.split}: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, "
+            f"ECE {metrics['expected_calibration_error']:.4f} -> {args.out}"
+        )
         if "ferplus_majority" in metrics:
             plus = metrics["ferplus_majority"]
-            print(f"{args.split}, FER+ majority labels ({plus['num_images']} images): accuracy "
-                  f"{plus['accuracy']:.4f}, macro-F1 {plus['macro_f1']:.4f}")
+            print(
+                f"{args.split}, FER+ majority labels ({plus['num_images']} images): accuracy "
+                f"{plus['accuracy']:.4f}, macro-F1 {plus['macro_f1']:.4f}"
+            )
     elif args.command == "export":
         from training.export import export_all
 
-        export_all(args.model, args.data, args.out, name=args.name, ferplus=args.ferplus,
-                   skip_bad_rows=args.skip_bad_rows, calibration_images=args.calibration_images,
-                   max_int8_drop=args.max_int8_drop, mirror_average=args.mirror_average,
-                   temperature_scaling=args.temperature_scaling)
+        export_all(
+            args.model,
+            args.data,
+            args.out,
+            name=args.name,
+            ferplus=args.ferplus,
+            skip_bad_rows=args.skip_bad_rows,
+            calibration_images=args.calibration_images,
+            max_int8_drop=args.max_int8_drop,
+            mirror_average=args.mirror_average,
+            temperature_scaling=args.temperature_scaling,
+        )
 
 
 if __name__ == "__main__":

@@ -24,10 +24,16 @@ TRAINING, PUBLIC_TEST, PRIVATE_TEST = 0, 1, 2
 SPLIT_NAMES: tuple[str, ...] = ("Training", "PublicTest", "PrivateTest")
 # Folder names accepted for each split in the folder layout (lower-case).
 _SPLIT_ALIASES = {
-    "training": TRAINING, "train": TRAINING,
-    "publictest": PUBLIC_TEST, "public_test": PUBLIC_TEST, "val": PUBLIC_TEST, "valid": PUBLIC_TEST,
+    "training": TRAINING,
+    "train": TRAINING,
+    "publictest": PUBLIC_TEST,
+    "public_test": PUBLIC_TEST,
+    "val": PUBLIC_TEST,
+    "valid": PUBLIC_TEST,
     "validation": PUBLIC_TEST,
-    "privatetest": PRIVATE_TEST, "private_test": PRIVATE_TEST, "test": PRIVATE_TEST,
+    "privatetest": PRIVATE_TEST,
+    "private_test": PRIVATE_TEST,
+    "test": PRIVATE_TEST,
 }
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".pgm"}
 _PIXELS_PER_IMAGE = INPUT_HEIGHT * INPUT_WIDTH
@@ -35,7 +41,16 @@ _PIXELS_PER_IMAGE = INPUT_HEIGHT * INPUT_WIDTH
 # FER+ vote columns (fer2013new.csv) that map onto the seven FER2013 emotions, in FER2013 order.
 # 'contempt', 'unknown' and 'NF' (not a face) have no FER2013 class and are left out.
 FERPLUS_COLUMNS: tuple[str, ...] = (
-    "neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF",
+    "neutral",
+    "happiness",
+    "surprise",
+    "sadness",
+    "anger",
+    "disgust",
+    "fear",
+    "contempt",
+    "unknown",
+    "NF",
 )
 _FERPLUS_TO_FER = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
 
@@ -68,7 +83,7 @@ class FerDataset:
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
-    def split(self, split_id: int) -> "FerDataset":
+    def split(self, split_id: int) -> FerDataset:
         """The rows of one split."""
         mask = self.usage == split_id
         return FerDataset(
@@ -99,7 +114,9 @@ def parse_split(name: str) -> int:
     raise ValueError(f"unknown split {name!r}; expected one of {', '.join(SPLIT_NAMES)}")
 
 
-def load_dataset(path: str | os.PathLike, skip_bad_rows: bool = False, ferplus: str | os.PathLike | None = None) -> FerDataset:
+def load_dataset(
+    path: str | os.PathLike, skip_bad_rows: bool = False, ferplus: str | os.PathLike | None = None
+) -> FerDataset:
     """Load FER2013 from a Kaggle CSV (``.csv``/``.csv.gz``), a prepared ``.npz`` or a folder layout.
 
     Args:
@@ -116,7 +133,9 @@ def load_dataset(path: str | os.PathLike, skip_bad_rows: bool = False, ferplus: 
         raise DatasetError(f"{p}: no such file or folder")
     if p.is_dir():
         if ferplus is not None:
-            raise DatasetError("FER+ votes are row-aligned with fer2013.csv; they cannot label a folder layout")
+            raise DatasetError(
+                "FER+ votes are row-aligned with fer2013.csv; they cannot label a folder layout"
+            )
         return load_folder(p, skip_bad_rows=skip_bad_rows)
     name = p.name.lower()
     if name.endswith(".npz"):
@@ -133,11 +152,17 @@ def load_dataset(path: str | os.PathLike, skip_bad_rows: bool = False, ferplus: 
 def _open_text(path: Path) -> io.TextIOBase:
     if path.name.lower().endswith(".gz"):
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, "r", encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")
 
 
-def _collected(source: Path, images: list[np.ndarray], labels: list[int], usage: list[int], skipped: int,
-               empty_message: str) -> FerDataset:
+def _collected(
+    source: Path,
+    images: list[np.ndarray],
+    labels: list[int],
+    usage: list[int],
+    skipped: int,
+    empty_message: str,
+) -> FerDataset:
     """The dataset a row-by-row loader gathered (an error when it gathered nothing)."""
     if not images:
         raise DatasetError(f"{source}: {empty_message}")
@@ -167,7 +192,9 @@ def load_csv(path: str | os.PathLike, skip_bad_rows: bool = False) -> FerDataset
             try:
                 i_label, i_pixels = columns.index("emotion"), columns.index("pixels")
             except ValueError:
-                raise DatasetError(f"{path}:1: header must name 'emotion' and 'pixels' columns, got {header}") from None
+                raise DatasetError(
+                    f"{path}:1: header must name 'emotion' and 'pixels' columns, got {header}"
+                ) from None
             i_usage = columns.index("usage") if "usage" in columns else None
             for row in reader:
                 line = reader.line_num
@@ -213,8 +240,10 @@ def load_npz(path: str | os.PathLike) -> FerDataset:
     except Exception as exc:  # numpy raises several types for a damaged zip archive
         raise DatasetError(f"{path}: unreadable or truncated archive: {exc}") from None
     if images.ndim != 3 or images.shape[1:] != (INPUT_HEIGHT, INPUT_WIDTH) or images.dtype != np.uint8:
-        raise DatasetError(f"{path}: images must be uint8 (N, {INPUT_HEIGHT}, {INPUT_WIDTH}), "
-                           f"got {images.dtype} {images.shape}")
+        raise DatasetError(
+            f"{path}: images must be uint8 (N, {INPUT_HEIGHT}, {INPUT_WIDTH}), "
+            f"got {images.dtype} {images.shape}"
+        )
     if not (len(labels) == len(usage) == len(images)):
         raise DatasetError(f"{path}: images, labels and usage have different lengths")
     if labels.size and (labels.min() < 0 or labels.max() >= NUM_EMOTIONS):
@@ -248,7 +277,9 @@ def load_folder(root: str | os.PathLike, skip_bad_rows: bool = False) -> FerData
         for emotion_dir in sorted(d for d in split_dir.iterdir() if d.is_dir()):
             name = emotion_dir.name.lower()
             if name not in EMOTION_LABELS:
-                raise DatasetError(f"{emotion_dir}: unknown emotion folder; expected one of {', '.join(EMOTION_LABELS)}")
+                raise DatasetError(
+                    f"{emotion_dir}: unknown emotion folder; expected one of {', '.join(EMOTION_LABELS)}"
+                )
             label = EMOTION_LABELS.index(name)
             for file in sorted(emotion_dir.iterdir()):
                 if file.suffix.lower() not in _IMAGE_SUFFIXES:
@@ -295,7 +326,9 @@ def load_ferplus_votes(path: str | os.PathLike, skip_bad_rows: bool = False) -> 
             try:
                 idx = [columns.index(c) for c in FERPLUS_COLUMNS]
             except ValueError:
-                raise DatasetError(f"{path}:1: header must name the FER+ columns {FERPLUS_COLUMNS}, got {header}") from None
+                raise DatasetError(
+                    f"{path}:1: header must name the FER+ columns {FERPLUS_COLUMNS}, got {header}"
+                ) from None
             for row in reader:
                 try:
                     values = [int(row[i]) for i in idx]

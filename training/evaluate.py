@@ -27,13 +27,15 @@ from training.data import (
 CALIBRATION_BINS = 15
 
 
-def predict_probabilities(model_path: str | os.PathLike, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def predict_probabilities(
+    model_path: str | os.PathLike, images: np.ndarray, batch_size: int = 256
+) -> np.ndarray:
     """Run ``images`` (uint8 (N, 48, 48)) through the model in batches; returns (N, 7) probabilities."""
     from emotion_recognition.core.classifier import EmotionClassifier
 
     classifier = EmotionClassifier.load(model_path, num_threads=os.cpu_count() or 1)
     outputs = [
-        classifier.predict(images[i:i + batch_size].astype(np.float32).reshape((-1, *INPUT_SHAPE)))
+        classifier.predict(images[i : i + batch_size].astype(np.float32).reshape((-1, *INPUT_SHAPE)))
         for i in range(0, len(images), batch_size)
     ]
     return np.concatenate(outputs) if outputs else np.zeros((0, NUM_EMOTIONS), np.float32)
@@ -42,8 +44,10 @@ def predict_probabilities(model_path: str | os.PathLike, images: np.ndarray, bat
 def compute_metrics(labels: np.ndarray, probabilities: np.ndarray, bins: int = CALIBRATION_BINS) -> dict:
     """Classification and calibration metrics for true ``labels`` (N,) and ``probabilities`` (N, 7)."""
     if len(labels) != len(probabilities) or len(labels) == 0:
-        raise ValueError("need equal, non-zero numbers of labels and predictions, "
-                         f"got {len(labels)} and {len(probabilities)}")
+        raise ValueError(
+            "need equal, non-zero numbers of labels and predictions, "
+            f"got {len(labels)} and {len(probabilities)}"
+        )
     predicted = probabilities.argmax(axis=1)
     confusion = np.zeros((NUM_EMOTIONS, NUM_EMOTIONS), dtype=np.int64)
     np.add.at(confusion, (labels, predicted), 1)
@@ -53,8 +57,12 @@ def compute_metrics(labels: np.ndarray, probabilities: np.ndarray, bins: int = C
         precision = true_positive / confusion[:, i].sum() if confusion[:, i].sum() else 0.0
         recall = true_positive / confusion[i, :].sum() if confusion[i, :].sum() else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class[name] = {"precision": float(precision), "recall": float(recall), "f1": float(f1),
-                           "support": int(confusion[i, :].sum())}
+        per_class[name] = {
+            "precision": float(precision),
+            "recall": float(recall),
+            "f1": float(f1),
+            "support": int(confusion[i, :].sum()),
+        }
 
     confidence = probabilities.max(axis=1)
     correct = predicted == labels
@@ -68,8 +76,15 @@ def compute_metrics(labels: np.ndarray, probabilities: np.ndarray, bins: int = C
         accuracy = float(correct[in_bin].mean()) if count else 0.0
         mean_confidence = float(confidence[in_bin].mean()) if count else 0.0
         ece += count / len(labels) * abs(accuracy - mean_confidence)
-        reliability.append({"lower": float(edges[b]), "upper": float(edges[b + 1]), "count": count,
-                            "accuracy": accuracy, "mean_confidence": mean_confidence})
+        reliability.append(
+            {
+                "lower": float(edges[b]),
+                "upper": float(edges[b + 1]),
+                "count": count,
+                "accuracy": accuracy,
+                "mean_confidence": mean_confidence,
+            }
+        )
     return {
         "num_images": int(len(labels)),
         "accuracy": float(correct.mean()),
@@ -100,8 +115,15 @@ def plot_confusion(metrics: dict, path: str | os.PathLike, title: str) -> None:
     ax.set_ylabel("true")
     for i in range(NUM_EMOTIONS):
         for j in range(NUM_EMOTIONS):
-            ax.text(j, i, f"{rates[i, j]:.2f}\n({counts[i, j]})", ha="center", va="center", fontsize=7,
-                    color="white" if rates[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                f"{rates[i, j]:.2f}\n({counts[i, j]})",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if rates[i, j] > 0.5 else "black",
+            )
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -121,7 +143,9 @@ def plot_reliability(metrics: dict, path: str | os.PathLike, title: str) -> None
     fig, ax = plt.subplots(figsize=(6, 6))
     ax.bar(centers, [b["accuracy"] for b in bins], width=width * 0.95, edgecolor="black", label="accuracy")
     ax.plot([0, 1], [0, 1], "k--", label="perfect calibration")
-    ax.plot(centers, [b["mean_confidence"] if b["count"] else np.nan for b in bins], "r.", label="mean confidence")
+    ax.plot(
+        centers, [b["mean_confidence"] if b["count"] else np.nan for b in bins], "r.", label="mean confidence"
+    )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("confidence (top probability)")
@@ -133,8 +157,9 @@ def plot_reliability(metrics: dict, path: str | os.PathLike, title: str) -> None
     plt.close(fig)
 
 
-def ferplus_majority_metrics(votes_path: str | os.PathLike, rows: np.ndarray, probabilities: np.ndarray,
-                             skip_bad_rows: bool = False) -> dict:
+def ferplus_majority_metrics(
+    votes_path: str | os.PathLike, rows: np.ndarray, probabilities: np.ndarray, skip_bad_rows: bool = False
+) -> dict:
     """Metrics against the FER+ majority vote, on the rows of one split that have such a label.
 
     Args:
@@ -144,12 +169,16 @@ def ferplus_majority_metrics(votes_path: str | os.PathLike, rows: np.ndarray, pr
     """
     votes, valid = load_ferplus_votes(votes_path, skip_bad_rows=skip_bad_rows)
     if len(votes) != len(rows):
-        raise DatasetError(f"{votes_path}: {len(votes)} FER+ rows but {len(rows)} FER2013 rows; the vote file "
-                           "must be row-aligned with the full fer2013.csv")
+        raise DatasetError(
+            f"{votes_path}: {len(votes)} FER+ rows but {len(rows)} FER2013 rows; the vote file "
+            "must be row-aligned with the full fer2013.csv"
+        )
     labels, has_label = ferplus_majority_labels(votes)
     keep = (has_label & valid)[rows]
     if not keep.any():
-        raise DatasetError(f"{votes_path}: no row of this split has a unique FER+ majority among the 7 emotions")
+        raise DatasetError(
+            f"{votes_path}: no row of this split has a unique FER+ majority among the 7 emotions"
+        )
     metrics = compute_metrics(labels[rows][keep], probabilities[keep])
     metrics["rows"] = "unique FER+ majority vote that is one of the 7 FER2013 emotions"
     return metrics
@@ -157,7 +186,8 @@ def ferplus_majority_metrics(votes_path: str | os.PathLike, rows: np.ndarray, pr
 
 def _card_summary(metrics: dict) -> dict:
     return {
-        "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+        "accuracy": metrics["accuracy"],
+        "macro_f1": metrics["macro_f1"],
         "expected_calibration_error": metrics["expected_calibration_error"],
         "recall": {name: c["recall"] for name, c in metrics["per_class"].items()},
         "num_images": metrics["num_images"],
@@ -177,17 +207,27 @@ def _write_reports(metrics: dict, out: Path, model_name: str, split_name: str) -
     out.mkdir(parents=True, exist_ok=True)
     (out / f"metrics_{split_name}.json").write_text(json.dumps(metrics, indent=2))
     title = f"{model_name} on FER2013 {split_name} ({metrics['num_images']} images)"
-    plot_confusion(metrics, out / f"confusion_{split_name}.png", f"{title}\naccuracy {metrics['accuracy']:.3f}")
+    plot_confusion(
+        metrics, out / f"confusion_{split_name}.png", f"{title}\naccuracy {metrics['accuracy']:.3f}"
+    )
     plot_reliability(metrics, out / f"reliability_{split_name}.png", title)
     if "ferplus_majority" in metrics:
         plus = metrics["ferplus_majority"]
         title = f"{model_name} on {split_name}, FER+ majority labels ({plus['num_images']} images)"
-        plot_confusion(plus, out / f"confusion_{split_name}_ferplus.png", f"{title}\naccuracy {plus['accuracy']:.3f}")
+        plot_confusion(
+            plus, out / f"confusion_{split_name}_ferplus.png", f"{title}\naccuracy {plus['accuracy']:.3f}"
+        )
 
 
-def evaluate_to_folder(model_path: str | os.PathLike, data_path: str | os.PathLike, split: str,
-                       out_dir: str | os.PathLike, ferplus: str | None = None, skip_bad_rows: bool = False,
-                       update_card: bool = False) -> dict:
+def evaluate_to_folder(
+    model_path: str | os.PathLike,
+    data_path: str | os.PathLike,
+    split: str,
+    out_dir: str | os.PathLike,
+    ferplus: str | None = None,
+    skip_bad_rows: bool = False,
+    update_card: bool = False,
+) -> dict:
     """Evaluate ``model_path`` on one split of the data; writes ``metrics_<split>.json``,
     ``confusion_<split>.png`` and ``reliability_<split>.png`` into ``out_dir`` and returns the metrics.
 
@@ -208,8 +248,13 @@ def evaluate_to_folder(model_path: str | os.PathLike, data_path: str | os.PathLi
         raise ValueError(f"{data_path}: no {split_name} rows")
     probabilities = predict_probabilities(model_path, data.images[rows])
     metrics = compute_metrics(data.labels[rows], probabilities)
-    metrics.update(model=str(model_path), split=split_name, data=str(data_path), ferplus=ferplus,
-                   skipped_rows=data.skipped)
+    metrics.update(
+        model=str(model_path),
+        split=split_name,
+        data=str(data_path),
+        ferplus=ferplus,
+        skipped_rows=data.skipped,
+    )
     if ferplus is not None:
         metrics["ferplus_majority"] = ferplus_majority_metrics(ferplus, rows, probabilities, skip_bad_rows)
     _write_reports(metrics, Path(out_dir), Path(model_path).name, split_name)

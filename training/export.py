@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,9 @@ def load_float32_network(path: str | os.PathLike):
     if policies <= {"float32"}:
         return trained
     if trained.name not in MODEL_BUILDERS:
-        raise ExportError(f"{path}: mixed-precision model {trained.name!r} is not a known architecture to rebuild")
+        raise ExportError(
+            f"{path}: mixed-precision model {trained.name!r} is not a known architecture to rebuild"
+        )
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("float32")
     try:
@@ -84,7 +86,7 @@ def view_logits(network, images: np.ndarray, mirror_average: bool) -> list[np.nd
 
 
 def tempered_probabilities(views: list[np.ndarray], temperature: float) -> np.ndarray:
-    """The exported model's output for per-view ``views`` logits, with the logits divided by ``temperature``."""
+    """The exported model's output for per-view ``views`` logits, each divided by ``temperature``."""
     probabilities = []
     for logits in views:
         shifted = np.exp(logits / temperature - (logits / temperature).max(axis=1, keepdims=True))
@@ -138,6 +140,7 @@ def _convert(converter, representative_images: np.ndarray | None) -> bytes:
     import tensorflow as tf
 
     if representative_images is not None:
+
         def representative():
             for image in representative_images:
                 yield [image.astype(np.float32).reshape((1, *INPUT_SHAPE))]
@@ -154,9 +157,14 @@ def deflate_keras_file(path: Path) -> None:
     import zipfile
 
     packed = path.with_name(path.name + ".deflate")
-    with zipfile.ZipFile(path) as source, zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as target:
+    with (
+        zipfile.ZipFile(path) as source,
+        zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as target,
+    ):
         for item in source.infolist():
-            target.writestr(item, source.read(item.filename), compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+            target.writestr(
+                item, source.read(item.filename), compress_type=zipfile.ZIP_DEFLATED, compresslevel=9
+            )
     os.replace(packed, path)
 
 
@@ -176,30 +184,42 @@ def source_commit() -> str:
     """The git commit of this checkout (with ``-dirty`` when it has uncommitted changes), or ``unknown``."""
     root = Path(__file__).resolve().parents[1]
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
 
-def model_card(model_file: Path, kind: str, source: str, data: str, metrics: dict, commit: str,
-               extra: dict | None = None) -> dict:
+def model_card(
+    model_file: Path, kind: str, source: str, data: str, metrics: dict, commit: str, extra: dict | None = None
+) -> dict:
     """The JSON written beside every exported model; ``commit`` is the code's commit when the export began."""
     card = {
         "file": model_file.name,
         "format": kind,
         "labels": list(EMOTION_LABELS),
-        "input": {"shape": ["N", *INPUT_SHAPE], "dtype": INPUT_DTYPE, "value_range": list(INPUT_VALUE_RANGE),
-                  "color": "grayscale", "preprocessing": "inside the model (scaled to 0-1)"},
+        "input": {
+            "shape": ["N", *INPUT_SHAPE],
+            "dtype": INPUT_DTYPE,
+            "value_range": list(INPUT_VALUE_RANGE),
+            "color": "grayscale",
+            "preprocessing": "inside the model (scaled to 0-1)",
+        },
         "output": {"shape": ["N", len(EMOTION_LABELS)], "meaning": "probabilities in label order"},
         "trained_network": source,
         "training_data": data,
         "metrics": metrics,
         "commit": commit,
-        "exported_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "exported_utc": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     run_dir = Path(source).parent
     if (run_dir / "config.json").is_file():
@@ -207,8 +227,11 @@ def model_card(model_file: Path, kind: str, source: str, data: str, metrics: dic
     if (run_dir / "state.json").is_file():
         state = json.loads((run_dir / "state.json").read_text())
         seconds = state.get("epoch_seconds", [])
-        card["training_run"] = {"epochs": state.get("epoch"), "best_epoch": state.get("best_epoch"),
-                                "median_epoch_seconds": float(np.median(seconds)) if seconds else None}
+        card["training_run"] = {
+            "epochs": state.get("epoch"),
+            "best_epoch": state.get("best_epoch"),
+            "median_epoch_seconds": float(np.median(seconds)) if seconds else None,
+        }
     card.update(extra or {})
     return card
 
@@ -219,17 +242,26 @@ def _calibrate(network, val_set, mirror_average: bool) -> dict:
 
     views = view_logits(network, val_set.images, mirror_average)
     temperature = fit_temperature(views, val_set.labels)
-    before, after = (compute_metrics(val_set.labels, tempered_probabilities(views, t))["expected_calibration_error"]
-                     for t in (1.0, temperature))
+    before, after = (
+        compute_metrics(val_set.labels, tempered_probabilities(views, t))["expected_calibration_error"]
+        for t in (1.0, temperature)
+    )
     apply_temperature(network, temperature)
     print(f"temperature scaling: T = {temperature:.3f} (PublicTest ECE {before:.4f} -> {after:.4f})")
-    return {"calibration": {"method": "temperature scaling (minimum NLL)", "temperature": round(temperature, 4),
-                            "fitted_on": "PublicTest", "public_test_ece_before": round(before, 4),
-                            "public_test_ece_after": round(after, 4)}}
+    return {
+        "calibration": {
+            "method": "temperature scaling (minimum NLL)",
+            "temperature": round(temperature, 4),
+            "fitted_on": "PublicTest",
+            "public_test_ece_before": round(before, 4),
+            "public_test_ece_after": round(after, 4),
+        }
+    }
 
 
-def _export_int8(network, calibration: np.ndarray, val_set, float_metrics: dict, path: Path,
-                 max_int8_drop: float) -> tuple[dict, float]:
+def _export_int8(
+    network, calibration: np.ndarray, val_set, float_metrics: dict, path: Path, max_int8_drop: float
+) -> tuple[dict, float]:
     """Quantise ``network`` to int8 (calibrated on ``calibration``) and write it to ``path`` only if its
     PublicTest accuracy stays within ``max_int8_drop`` points of the float model's; return its metrics
     and the drop in points.
@@ -263,18 +295,29 @@ CARD_FORMATS = {
 }
 
 
-def _write_cards(paths: dict[str, Path], metrics: dict[str, dict], source: str, data_text: str, commit: str,
-                 int8_extra: dict, common_extra: dict) -> None:
+def _write_cards(
+    paths: dict[str, Path],
+    metrics: dict[str, dict],
+    source: str,
+    data_text: str,
+    commit: str,
+    int8_extra: dict,
+    common_extra: dict,
+) -> None:
     """Write each exported model's JSON card beside it (its PublicTest summary and ``common_extra``; the
     int8 card also ``int8_extra``)."""
     for key, path in paths.items():
-        summary = {"PublicTest": {k: metrics[key][k] for k in ("accuracy", "macro_f1", "expected_calibration_error")}}
+        summary = {
+            "PublicTest": {k: metrics[key][k] for k in ("accuracy", "macro_f1", "expected_calibration_error")}
+        }
         extra = {**common_extra, **(int8_extra if key == "int8" else {})}
         card = model_card(path, CARD_FORMATS[key], source, data_text, summary, commit, extra)
         path.with_name(path.name + ".json").write_text(json.dumps(card, indent=2))
 
 
-def _export_data(data_path: str | os.PathLike, ferplus: str | None, skip_bad_rows: bool) -> tuple[Any, Any, str]:
+def _export_data(
+    data_path: str | os.PathLike, ferplus: str | None, skip_bad_rows: bool
+) -> tuple[Any, Any, str]:
     """The Training split (calibration), the PublicTest split (the checks) and a line describing them.
 
     Raises:
@@ -283,14 +326,28 @@ def _export_data(data_path: str | os.PathLike, ferplus: str | None, skip_bad_row
     data = load_dataset(data_path, skip_bad_rows=skip_bad_rows, ferplus=ferplus)
     train_set, val_set = data.split(TRAINING), data.split(PUBLIC_TEST)
     if len(train_set) == 0 or len(val_set) == 0:
-        raise ExportError(f"{data_path}: export needs Training rows (calibration) and PublicTest rows (check)")
-    return train_set, val_set, f"{data.source} ({len(train_set)} Training images; checked on {len(val_set)} PublicTest)"
+        raise ExportError(
+            f"{data_path}: export needs Training rows (calibration) and PublicTest rows (check)"
+        )
+    return (
+        train_set,
+        val_set,
+        f"{data.source} ({len(train_set)} Training images; checked on {len(val_set)} PublicTest)",
+    )
 
 
-def export_all(model_path: str | os.PathLike, data_path: str | os.PathLike, out_dir: str | os.PathLike,
-               name: str = "emotion_model", ferplus: str | None = None, skip_bad_rows: bool = False,
-               calibration_images: int = 2000, max_int8_drop: float = 0.5,
-               mirror_average: bool = False, temperature_scaling: bool = False) -> dict[str, Path]:
+def export_all(
+    model_path: str | os.PathLike,
+    data_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    name: str = "emotion_model",
+    ferplus: str | None = None,
+    skip_bad_rows: bool = False,
+    calibration_images: int = 2000,
+    max_int8_drop: float = 0.5,
+    mirror_average: bool = False,
+    temperature_scaling: bool = False,
+) -> dict[str, Path]:
     """Write ``<name>.keras``, ``<name>.tflite`` and ``<name>_int8.tflite`` (each with a ``.json`` card).
 
     Raises:
@@ -310,7 +367,11 @@ def export_all(model_path: str | os.PathLike, data_path: str | os.PathLike, out_
         calibration_card = _calibrate(network, val_set, mirror_average)
     if mirror_average:
         network = with_mirror_averaging(network)
-    paths = {"keras": out / f"{name}.keras", "tflite": out / f"{name}.tflite", "int8": out / f"{name}_int8.tflite"}
+    paths = {
+        "keras": out / f"{name}.keras",
+        "tflite": out / f"{name}.tflite",
+        "int8": out / f"{name}_int8.tflite",
+    }
     network.save(paths["keras"])
     deflate_keras_file(paths["keras"])
     paths["tflite"].write_bytes(convert_to_tflite(network))
@@ -319,13 +380,25 @@ def export_all(model_path: str | os.PathLike, data_path: str | os.PathLike, out_
     tflite_metrics = compute_metrics(val_set.labels, predict_probabilities(paths["tflite"], val_set.images))
 
     calibration = train_set.images[calibration_sample(train_set.labels, calibration_images)]
-    int8_metrics, drop = _export_int8(network, calibration, val_set, float_metrics, paths["int8"], max_int8_drop)
+    int8_metrics, drop = _export_int8(
+        network, calibration, val_set, float_metrics, paths["int8"], max_int8_drop
+    )
 
-    quantization = {"calibration_images": int(len(calibration)), "calibration_split": "Training",
-                    "public_test_drop_points": round(drop, 3)}
+    quantization = {
+        "calibration_images": int(len(calibration)),
+        "calibration_split": "Training",
+        "public_test_drop_points": round(drop, 3),
+    }
     metrics = {"keras": float_metrics, "tflite": tflite_metrics, "int8": int8_metrics}
-    _write_cards(paths, metrics, str(model_path), data_text, commit,
-                 {"mirror_averaging": mirror_average, "quantization": quantization}, calibration_card)
+    _write_cards(
+        paths,
+        metrics,
+        str(model_path),
+        data_text,
+        commit,
+        {"mirror_averaging": mirror_average, "quantization": quantization},
+        calibration_card,
+    )
     print(f"exported {', '.join(str(p) for p in paths.values())}")
     accuracies = ", ".join(f"{key} {m['accuracy']:.4f}" for key, m in metrics.items())
     print(f"PublicTest accuracy: {accuracies} (drop {drop:.2f} points)")

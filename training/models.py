@@ -6,7 +6,7 @@ so the exported graph holds only inference ops.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 from keras import layers

@@ -89,8 +89,9 @@ def class_weights(counts: np.ndarray, power: float) -> dict[int, float]:
     return {i: float(w) for i, w in enumerate(weights)}
 
 
-def _training_batches(images: np.ndarray, targets: np.ndarray, sample_weights: np.ndarray | None,
-                      batch_size: int, seed: int):
+def _training_batches(
+    images: np.ndarray, targets: np.ndarray, sample_weights: np.ndarray | None, batch_size: int, seed: int
+):
     """A Keras PyDataset of augmented, shuffled training batches (a new, seeded order every epoch)."""
     import keras
 
@@ -107,7 +108,7 @@ def _training_batches(images: np.ndarray, targets: np.ndarray, sample_weights: n
             return math.ceil(len(images) / batch_size)
 
         def __getitem__(self, index: int):
-            rows = self.order[index * batch_size:(index + 1) * batch_size]
+            rows = self.order[index * batch_size : (index + 1) * batch_size]
             rng = np.random.default_rng((seed, self.epoch, index))
             x = augment_batch(images[rows], rng)[..., np.newaxis]
             if sample_weights is None:
@@ -132,8 +133,15 @@ def _atomic_json(path: Path, payload: dict) -> None:
 
 
 HISTORY_COLUMNS = ("epoch", "accuracy", "learning_rate", "loss", "seconds", "val_accuracy", "val_loss")
-FRESH_STATE = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "epochs_since_best": 0,
-               "epoch_seconds": [], "stopped_early": False, "finished": False}
+FRESH_STATE = {
+    "epoch": 0,
+    "best_val_accuracy": -1.0,
+    "best_epoch": 0,
+    "epochs_since_best": 0,
+    "epoch_seconds": [],
+    "stopped_early": False,
+    "finished": False,
+}
 
 
 class _RunDir:
@@ -153,8 +161,10 @@ class _RunDir:
         """
         if not resume:
             if self.last.exists():
-                raise ValueError(f"{self.root} already holds a run; pass --resume to continue it or choose "
-                                 "another --run-dir")
+                raise ValueError(
+                    f"{self.root} already holds a run; pass --resume to continue it or choose "
+                    "another --run-dir"
+                )
             self.root.mkdir(parents=True, exist_ok=True)
             _atomic_json(self.config, dataclasses.asdict(config))
             return json.loads(json.dumps(FRESH_STATE))
@@ -197,7 +207,9 @@ def _compiled_model(config: TrainConfig, steps_per_epoch: int):
     if config.init_from:
         source = keras.models.load_model(config.init_from, compile=False)
         if source.name != model.name:
-            raise ValueError(f"--init-from {config.init_from} is a {source.name!r} network, not {model.name!r}")
+            raise ValueError(
+                f"--init-from {config.init_from} is a {source.name!r} network, not {model.name!r}"
+            )
         model.set_weights(source.get_weights())
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=config.learning_rate * 0.01,
@@ -207,7 +219,9 @@ def _compiled_model(config: TrainConfig, steps_per_epoch: int):
         alpha=0.001,
     )
     if config.optimizer == "sgd":
-        optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True, weight_decay=config.weight_decay)
+        optimizer = keras.optimizers.SGD(
+            schedule, momentum=0.9, nesterov=True, weight_decay=config.weight_decay
+        )
     else:
         optimizer = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
     model.compile(
@@ -230,8 +244,10 @@ def _callbacks(config: TrainConfig, run: _RunDir, state: dict, max_minutes: floa
 
         def on_epoch_end(self, epoch, logs=None):
             if not math.isfinite(float((logs or {}).get("loss", float("nan")))):
-                raise ValueError(f"training diverged: the loss became NaN or infinite in epoch {epoch + 1}; "
-                                 "that epoch's weights were not saved (lower --learning-rate)")
+                raise ValueError(
+                    f"training diverged: the loss became NaN or infinite in epoch {epoch + 1}; "
+                    "that epoch's weights were not saved (lower --learning-rate)"
+                )
 
     class EpochClock(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -239,7 +255,9 @@ def _callbacks(config: TrainConfig, run: _RunDir, state: dict, max_minutes: floa
 
         def on_epoch_end(self, epoch, logs=None):
             logs["seconds"] = round(time.monotonic() - self.started, 2)
-            logs.setdefault("learning_rate", float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+            logs.setdefault(
+                "learning_rate", float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            )
 
     class ResumedEarlyStopping(keras.callbacks.EarlyStopping):
         def on_train_begin(self, logs=None):
@@ -248,8 +266,13 @@ def _callbacks(config: TrainConfig, run: _RunDir, state: dict, max_minutes: floa
             self.best = state["best_val_accuracy"] if state["epoch"] else None
 
     initial_best = state["best_val_accuracy"] if state["epoch"] else None
-    best = keras.callbacks.ModelCheckpoint(run.best, monitor="val_accuracy", mode="max", save_best_only=True,
-                                           initial_value_threshold=initial_best)
+    best = keras.callbacks.ModelCheckpoint(
+        run.best,
+        monitor="val_accuracy",
+        mode="max",
+        save_best_only=True,
+        initial_value_threshold=initial_best,
+    )
     stopper = ResumedEarlyStopping(monitor="val_accuracy", mode="max", patience=config.patience)
     callbacks = [
         DivergenceGuard(),
@@ -267,13 +290,16 @@ def _callbacks(config: TrainConfig, run: _RunDir, state: dict, max_minutes: floa
 
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run.tensorboard), update_freq="epoch"))
     except ImportError:
-        print("note: TensorFlow or TensorBoard is not installed; no TensorBoard logs for this run "
-              "(history.csv has the curves)")
+        print(
+            "note: TensorFlow or TensorBoard is not installed; no TensorBoard logs for this run "
+            "(history.csv has the curves)"
+        )
     return callbacks
 
 
-def _run_state_callback(config: TrainConfig, run: _RunDir, state: dict, best: Any, stopper: Any,
-                        max_minutes: float | None) -> Any:
+def _run_state_callback(
+    config: TrainConfig, run: _RunDir, state: dict, best: Any, stopper: Any, max_minutes: float | None
+) -> Any:
     """The callback that keeps ``state.json``, prints one line per epoch and stops the run cleanly once
     ``max_minutes`` of wall time are spent (what Keras has no callback for)."""
     import keras
@@ -285,17 +311,29 @@ def _run_state_callback(config: TrainConfig, run: _RunDir, state: dict, best: An
             val_acc = float(logs.get("val_accuracy", float("nan")))
             if best.best is not None and float(best.best) > state["best_val_accuracy"]:
                 state.update(best_val_accuracy=float(best.best), best_epoch=epoch + 1)
-            state.update(epoch=epoch + 1, epochs_since_best=int(stopper.wait),
-                         stopped_early=bool(stopper.stopped_epoch))
+            state.update(
+                epoch=epoch + 1,
+                epochs_since_best=int(stopper.wait),
+                stopped_early=bool(stopper.stopped_epoch),
+            )
             state["epoch_seconds"].append(logs["seconds"])
             state["finished"] = state["epoch"] >= config.epochs or state["stopped_early"]
             _atomic_json(run.state, state)
-            print(f"epoch {epoch + 1}/{config.epochs}: PublicTest accuracy {val_acc:.4f} "
-                  f"(best {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']}), "
-                  f"{logs['seconds']:.1f} s", flush=True)
-            if max_minutes is not None and (time.monotonic() - started) / 60.0 > max_minutes and not state["finished"]:
-                print(f"time budget of {max_minutes} min reached after epoch {epoch + 1}; resume with --resume",
-                      flush=True)
+            print(
+                f"epoch {epoch + 1}/{config.epochs}: PublicTest accuracy {val_acc:.4f} "
+                f"(best {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']}), "
+                f"{logs['seconds']:.1f} s",
+                flush=True,
+            )
+            if (
+                max_minutes is not None
+                and (time.monotonic() - started) / 60.0 > max_minutes
+                and not state["finished"]
+            ):
+                print(
+                    f"time budget of {max_minutes} min reached after epoch {epoch + 1}; resume with --resume",
+                    flush=True,
+                )
                 self.model.stop_training = True
 
     return RunState()
@@ -324,7 +362,9 @@ def train(config: TrainConfig, resume: bool = False, max_minutes: float | None =
     if state.get("finished"):
         print(f"{run.root}: run already finished (best PublicTest accuracy {state['best_val_accuracy']:.4f})")
         return run.best
-    use_bf16 = config.mixed_precision == "bfloat16" or (config.mixed_precision == "auto" and hardware_has_bfloat16())
+    use_bf16 = config.mixed_precision == "bfloat16" or (
+        config.mixed_precision == "auto" and hardware_has_bfloat16()
+    )
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if use_bf16 else "float32")
     keras.utils.set_random_seed(config.seed + state["epoch"])  # a resumed run draws new, reproducible batches
     batches, validation = _datasets(config, state["epoch"])
@@ -334,12 +374,21 @@ def train(config: TrainConfig, resume: bool = False, max_minutes: float | None =
     else:
         model = _compiled_model(config, len(batches))
     callbacks = _callbacks(config, run, state, max_minutes)
-    print(f"training {config.architecture} on {batches.count} images, validating on {len(validation[0])} "
-          f"(PublicTest); policy {keras.mixed_precision.global_policy().name}, "
-          f"backend {keras.backend.backend()}, "
-          f"epochs {state['epoch'] + 1}..{config.epochs}", flush=True)
-    model.fit(batches, epochs=config.epochs, initial_epoch=state["epoch"], validation_data=validation,
-              callbacks=callbacks, verbose="auto" if sys.stdout.isatty() else 2)
+    print(
+        f"training {config.architecture} on {batches.count} images, validating on {len(validation[0])} "
+        f"(PublicTest); policy {keras.mixed_precision.global_policy().name}, "
+        f"backend {keras.backend.backend()}, "
+        f"epochs {state['epoch'] + 1}..{config.epochs}",
+        flush=True,
+    )
+    model.fit(
+        batches,
+        epochs=config.epochs,
+        initial_epoch=state["epoch"],
+        validation_data=validation,
+        callbacks=callbacks,
+        verbose="auto" if sys.stdout.isatty() else 2,
+    )
     if not run.best.is_file():
         raise ValueError(f"no model was written to {run.best}")
     return run.best
@@ -357,12 +406,18 @@ def _datasets(config: TrainConfig, epoch: int) -> tuple[Any, tuple[np.ndarray, n
         print(f"warning: skipped {data.skipped} malformed rows in {data.source}", file=sys.stderr)
     train_set, val_set = data.split(TRAINING), data.split(PUBLIC_TEST)
     if len(train_set) == 0 or len(val_set) == 0:
-        raise ValueError(f"{config.data}: needs Training and PublicTest rows (got {len(train_set)} and {len(val_set)})")
+        raise ValueError(
+            f"{config.data}: needs Training and PublicTest rows (got {len(train_set)} and {len(val_set)})"
+        )
     sample_weights = None
     if config.class_weight_power:
         per_class = class_weights(train_set.class_counts(), config.class_weight_power)
-        sample_weights = np.array([per_class[c] for c in range(NUM_EMOTIONS)], dtype=np.float32)[train_set.labels]
-    batches = _training_batches(train_set.images, train_set.targets(), sample_weights, config.batch_size, config.seed)
+        sample_weights = np.array([per_class[c] for c in range(NUM_EMOTIONS)], dtype=np.float32)[
+            train_set.labels
+        ]
+    batches = _training_batches(
+        train_set.images, train_set.targets(), sample_weights, config.batch_size, config.seed
+    )
     batches.epoch = epoch
     batches.order = np.random.default_rng((config.seed, epoch)).permutation(len(train_set))
     return batches, (_as_model_input(val_set.images), val_set.targets())

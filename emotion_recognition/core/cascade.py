@@ -18,8 +18,8 @@ of it (that would also pull numpy 2 over the system numpy).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 

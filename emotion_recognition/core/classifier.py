@@ -133,7 +133,7 @@ class EmotionClassifier:
         self.quantized_io = bool(getattr(runner, "quantized_io", False))
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], num_threads: int = 2) -> "EmotionClassifier":
+    def load(cls, path: str | os.PathLike[str], num_threads: int = 2) -> EmotionClassifier:
         """Load a ``.tflite`` (LiteRT) or ``.keras`` (Keras) model and check it against the spec.
 
         Raises:
@@ -178,7 +178,9 @@ class EmotionClassifier:
         """
         faces = np.asarray(faces)
         if faces.ndim != 4 or faces.shape[1:] != INPUT_SHAPE:
-            raise ValueError(f"faces must have shape (N, {', '.join(map(str, INPUT_SHAPE))}), got {faces.shape}")
+            raise ValueError(
+                f"faces must have shape (N, {', '.join(map(str, INPUT_SHAPE))}), got {faces.shape}"
+            )
         if len(faces) == 0:
             return np.zeros((0, NUM_EMOTIONS), dtype=np.float32)
         faces = np.ascontiguousarray(faces, dtype=np.float32)
@@ -186,7 +188,9 @@ class EmotionClassifier:
         return as_probabilities(output)
 
     def __repr__(self) -> str:
-        return f"EmotionClassifier(path={self.path!r}, backend={self.backend!r}, num_threads={self.num_threads})"
+        return (
+            f"EmotionClassifier(path={self.path!r}, backend={self.backend!r}, num_threads={self.num_threads})"
+        )
 
 
 class _LiteRtRunner:
@@ -207,7 +211,9 @@ class _LiteRtRunner:
                 f"{path}: model has {len(inputs)} input(s) and {len(outputs)} output(s), expected one of each"
             )
         signature = inputs[0].get("shape_signature")
-        _check_input_shape(signature if signature is not None and len(signature) else inputs[0]["shape"], path)
+        _check_input_shape(
+            signature if signature is not None and len(signature) else inputs[0]["shape"], path
+        )
         _check_output_shape(outputs[0]["shape"], path)
         self._interpreter = interpreter
         self._input = inputs[0]
@@ -217,12 +223,16 @@ class _LiteRtRunner:
         self._batch = int(inputs[0]["shape"][0])
         # A model exported with a fixed batch size (e.g. a Flatten that hard-codes batch 1) cannot be
         # resized: its faces go through in chunks of that size instead, one invoke() per chunk.
-        self._fixed_batch = None if signature is None or not len(signature) or signature[0] < 0 else int(signature[0])
+        self._fixed_batch = (
+            None if signature is None or not len(signature) or signature[0] < 0 else int(signature[0])
+        )
         self._in_dtype = np.dtype(inputs[0]["dtype"])
         self._out_dtype = np.dtype(outputs[0]["dtype"])
         for name, dtype in (("input", self._in_dtype), ("output", self._out_dtype)):
             if dtype not in (np.float32, np.int8, np.uint8):
-                raise ModelLoadError(f"{path}: {name} tensor type {dtype} is not supported (float32, int8, uint8)")
+                raise ModelLoadError(
+                    f"{path}: {name} tensor type {dtype} is not supported (float32, int8, uint8)"
+                )
         self._in_scale, self._in_zero = inputs[0]["quantization"]
         self._out_scale, self._out_zero = outputs[0]["quantization"]
         self.quantized_io = self._in_dtype != np.float32 or self._out_dtype != np.float32
@@ -284,7 +294,9 @@ class _KerasRunner:
         try:
             model = keras.saving.load_model(path, compile=False)
         except Exception as error:  # Keras raises many types for a bad archive; all mean "unreadable".
-            raise ModelLoadError(f"{path}: not a readable Keras model ({type(error).__name__}: {error})") from error
+            raise ModelLoadError(
+                f"{path}: not a readable Keras model ({type(error).__name__}: {error})"
+            ) from error
         if len(model.inputs) != 1 or len(model.outputs) != 1:
             raise ModelLoadError(
                 f"{path}: model has {len(model.inputs)} input(s) and {len(model.outputs)} output(s), "

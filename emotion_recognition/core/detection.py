@@ -16,8 +16,8 @@ A face must measure at least CASCADE_WINDOW (24) pixels in the scanned copy, so 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -84,7 +84,9 @@ class DetectorSettings:
         if not np.isfinite(self.scale_factor) or self.scale_factor <= 1.0:
             raise ValueError(f"scale_factor must be > 1.0, got {self.scale_factor}")
         if self.scale_factor > 2.0:
-            raise ValueError(f"scale_factor must be <= 2.0 (faces between scales are missed), got {self.scale_factor}")
+            raise ValueError(
+                f"scale_factor must be <= 2.0 (faces between scales are missed), got {self.scale_factor}"
+            )
         if self.min_neighbors < 0:
             raise ValueError(f"min_neighbors must be >= 0, got {self.min_neighbors}")
         if self.min_face_size < 1:
@@ -103,7 +105,9 @@ class DetectorSettings:
         if self.max_faces < 1:
             raise ValueError(f"max_faces must be >= 1, got {self.max_faces}")
         if self.full_scan_interval < 1:
-            raise ValueError(f"full_scan_interval must be >= 1 (1 = scan every frame whole), got {self.full_scan_interval}")
+            raise ValueError(
+                f"full_scan_interval must be >= 1 (1 = scan every frame whole), got {self.full_scan_interval}"
+            )
 
 
 class FaceDetector:
@@ -128,7 +132,7 @@ class FaceDetector:
         self._settings = settings
 
     @staticmethod
-    def _load(path: str) -> "cv2.CascadeClassifier":
+    def _load(path: str) -> cv2.CascadeClassifier:
         """Load the cascade at ``path`` (RuntimeError when OpenCV cannot use it)."""
         if not hasattr(cv2, "CascadeClassifier"):
             raise RuntimeError(
@@ -161,7 +165,9 @@ class FaceDetector:
         """Side, in image pixels, of the smallest face a full scan can find in a frame this wide:
         ``min_face_size`` or the cascade window mapped back from the downscaled copy, whichever is
         larger (40 px at 640, 80 px at 1280, 120 px at 1920 wide with the defaults)."""
-        return max(self._settings.min_face_size, int(np.ceil(CASCADE_WINDOW / self.detection_scale(image_width))))
+        return max(
+            self._settings.min_face_size, int(np.ceil(CASCADE_WINDOW / self.detection_scale(image_width)))
+        )
 
     def detection_scale(self, image_width: int) -> float:
         """Factor by which a frame ``image_width`` pixels wide is shrunk before scanning (<= 1)."""
@@ -206,7 +212,8 @@ class FaceDetector:
             if all(best.iou(other) < 0.5 for other in found):  # two known boxes on one face: keep one
                 found.append(best)
         kept = [
-            b for b in found
+            b
+            for b in found
             if b.width >= s.min_face_size and (not s.max_face_size or b.width <= s.max_face_size)
         ]
         if len(kept) < len(found):
@@ -223,7 +230,9 @@ class FaceDetector:
         if side <= 0:
             return None
         context = int(round(side * NEAR_CONTEXT))
-        region = Box(known.x - context, known.y - context, known.width + 2 * context, known.height + 2 * context)
+        region = Box(
+            known.x - context, known.y - context, known.width + 2 * context, known.height + 2 * context
+        )
         region = region.clamped(width, height)
         scale = min(1.0, NEAR_FACE_PX / side)
         crop = gray[region.y : region.y + region.height, region.x : region.x + region.width]
@@ -236,14 +245,19 @@ class FaceDetector:
         if min(small.shape) < low:
             return None
         hits = self._cascade.detectMultiScale(
-            small, scaleFactor=NEAR_SCALE_FACTOR, minNeighbors=s.min_neighbors,
-            minSize=(low, low), maxSize=(high, high),
+            small,
+            scaleFactor=NEAR_SCALE_FACTOR,
+            minNeighbors=s.min_neighbors,
+            minSize=(low, low),
+            maxSize=(high, high),
         )
         inv = 1.0 / scale
         candidates = [
             Box(
-                region.x + int(round(x * inv)), region.y + int(round(y * inv)),
-                int(round(w * inv)), int(round(h * inv)),
+                region.x + int(round(x * inv)),
+                region.y + int(round(y * inv)),
+                int(round(w * inv)),
+                int(round(h * inv)),
             ).clamped(width, height)
             for x, y, w, h in np.asarray(hits).reshape(-1, 4)
         ]
@@ -290,6 +304,8 @@ class FaceDetector:
             box = Box(int(round(x * inv)), int(round(y * inv)), int(round(w * inv)), int(round(h * inv)))
             box = box.clamped(width, height)
             # Allow for the rounding of the mapping back (up to one scanned pixel).
-            if box.width >= s.min_face_size - inv and (not s.max_face_size or box.width <= s.max_face_size + inv):
+            if box.width >= s.min_face_size - inv and (
+                not s.max_face_size or box.width <= s.max_face_size + inv
+            ):
                 boxes.append(box)
         return self._finish(boxes)

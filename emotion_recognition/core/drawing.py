@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -75,6 +75,13 @@ def draw_faces(bgr: np.ndarray, faces: Sequence[FaceEmotion]) -> np.ndarray:
         y0 = min(max(y0, 0), max(height - label_h, 0))
         cv2.rectangle(out, (x0, y0), (x0 + label_w - 1, y0 + label_h - 1), color, cv2.FILLED)
         cv2.putText(
-            out, text, (x0 + pad, y0 + pad + text_h), FONT, font_scale, _text_color(color), thickness, cv2.LINE_AA
+            out,
+            text,
+            (x0 + pad, y0 + pad + text_h),
+            FONT,
+            font_scale,
+            _text_color(color),
+            thickness,
+            cv2.LINE_AA,
         )
     return out

@@ -141,8 +141,9 @@ def _truncated_jpeg(buffer: np.ndarray) -> bool:
     return buffer[:2].tobytes() == b"\xff\xd8" and b"\xff\xd9" not in buffer[-1024:].tobytes()
 
 
-def decode_compressed(data: bytes | bytearray | memoryview | np.ndarray,
-                      limits: ImageLimits = DEFAULT_LIMITS) -> tuple[np.ndarray, str]:
+def decode_compressed(
+    data: bytes | bytearray | memoryview | np.ndarray, limits: ImageLimits = DEFAULT_LIMITS
+) -> tuple[np.ndarray, str]:
     """Decode a JPEG or PNG into ``(array, channel_order)`` (``"gray"``, ``"bgr"`` or ``"bgra"``, uint8;
     16-bit PNGs are scaled to 8 bits), after checking its byte size and the dimensions its header declares
     against ``limits``: a decompression bomb is refused before OpenCV allocates its pixels.

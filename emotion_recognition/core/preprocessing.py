@@ -14,7 +14,7 @@ corner within 1% of the image's. So the Haar box, cropped as it is, frames a fac
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np

@@ -9,8 +9,8 @@ moving average of its probabilities, so a label does not flicker from one frame 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -77,7 +77,11 @@ class FaceTracker:
     def _match(self, boxes: Sequence[Box]) -> dict[int, _Track]:
         """Greedy matching by IoU (highest first, at least ``iou_threshold``): box index -> its track."""
         pairs = sorted(
-            ((box.iou(track.box), i, j) for i, box in enumerate(boxes) for j, track in enumerate(self._tracks)),
+            (
+                (box.iou(track.box), i, j)
+                for i, box in enumerate(boxes)
+                for j, track in enumerate(self._tracks)
+            ),
             key=lambda p: p[0],
             reverse=True,
         )
@@ -97,7 +101,9 @@ class FaceTracker:
         self._tracks = []
         self._last_timestamp_s = None
 
-    def update(self, boxes: Sequence[Box], probabilities: np.ndarray, timestamp_s: float) -> list[FaceEmotion]:
+    def update(
+        self, boxes: Sequence[Box], probabilities: np.ndarray, timestamp_s: float
+    ) -> list[FaceEmotion]:
         """Match this frame's faces to tracks and return them, in the order of ``boxes``.
 
         Args:

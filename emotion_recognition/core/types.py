@@ -18,7 +18,7 @@ class Box:
     width: int
     height: int
 
-    def clamped(self, image_width: int, image_height: int) -> "Box":
+    def clamped(self, image_width: int, image_height: int) -> Box:
         """Return this box clipped to an image of the given size (may become empty)."""
         x0 = min(max(self.x, 0), image_width)
         y0 = min(max(self.y, 0), image_height)
@@ -34,7 +34,7 @@ class Box:
     def center(self) -> tuple[float, float]:
         return (self.x + self.width / 2.0, self.y + self.height / 2.0)
 
-    def iou(self, other: "Box") -> float:
+    def iou(self, other: Box) -> float:
         """Intersection over union with ``other`` (0.0 when either box is empty)."""
         ix0, iy0 = max(self.x, other.x), max(self.y, other.y)
         ix1 = min(self.x + self.width, other.x + other.width)

@@ -34,8 +34,11 @@ CAUSE_BAD_DIMENSIONS = "bad_dimensions"
 CAUSE_UNSUPPORTED_FORMAT = "unsupported_compressed_format"
 CAUSE_DECODE_FAILED = "decode_failed"
 CAUSE_TOO_LARGE = "image_too_large"
-_DECODE_CAUSES = {"empty": CAUSE_EMPTY_IMAGE, "unsupported_format": CAUSE_UNSUPPORTED_FORMAT,
-                  "decode_failed": CAUSE_DECODE_FAILED}
+_DECODE_CAUSES = {
+    "empty": CAUSE_EMPTY_IMAGE,
+    "unsupported_format": CAUSE_UNSUPPORTED_FORMAT,
+    "decode_failed": CAUSE_DECODE_FAILED,
+}
 
 # Free-text fields of a message (encoding, format) are quoted in error messages up to this length: a
 # hostile 100 KB encoding string must not become a 100 KB log line.
@@ -86,7 +89,6 @@ _ENCODINGS: dict[str, _Encoding] = {
 }
 
 SUPPORTED_ENCODINGS: tuple[str, ...] = tuple(_ENCODINGS)
-
 
 
 def quoted(text: Any, limit: int = MAX_QUOTED_CHARS) -> str:
@@ -140,9 +142,7 @@ def image_msg_to_array(msg: Any, limits: ImageLimits = DEFAULT_LIMITS) -> tuple[
             f"data holds {len(data)} bytes but height {height} x step {step} = {height * step}",
         )
     if encoding.yuv_conversion is not None and width % 2:
-        raise ImageConversionError(
-            CAUSE_BAD_DIMENSIONS, f"YUV 4:2:2 image width must be even, got {width}"
-        )
+        raise ImageConversionError(CAUSE_BAD_DIMENSIONS, f"YUV 4:2:2 image width must be even, got {width}")
 
     rows = np.frombuffer(data, dtype=np.uint8).reshape(height, step)
     if step != row_bytes:
@@ -210,8 +210,9 @@ def bgr_array_to_image_msg(image: np.ndarray, header: Any) -> Any:
     return msg
 
 
-def array_to_image_msg(image: np.ndarray, encoding: str, header: Any = None, step_padding: int = 0,
-                       big_endian: bool = False) -> Any:
+def array_to_image_msg(
+    image: np.ndarray, encoding: str, header: Any = None, step_padding: int = 0, big_endian: bool = False
+) -> Any:
     """Pack a numpy array into a ``sensor_msgs/Image`` with the given encoding (raw bytes, no colour
     conversion): the inverse of :func:`image_msg_to_array`, used by tests, tools and benchmarks.
 

@@ -13,7 +13,6 @@ from typing import Any
 from emotion_recognition.core.types import Box, FrameResult
 from emotion_recognition.spec import EMOTION_LABELS
 
-
 NS_PER_S = 1_000_000_000
 
 
@@ -37,8 +36,9 @@ def _clamped(box: Box, result: FrameResult) -> Box:
 def to_face_emotion_array(result: FrameResult, header: Any) -> Any:
     """Build an ``emotion_msgs/FaceEmotionArray`` (one entry per face, possibly none) from ``result``;
     its ``labels`` (the order of every probability vector) are :data:`EMOTION_LABELS`."""
-    from emotion_msgs.msg import FaceEmotion, FaceEmotionArray
     from sensor_msgs.msg import RegionOfInterest
+
+    from emotion_msgs.msg import FaceEmotion, FaceEmotionArray
 
     msg = FaceEmotionArray()
     msg.header = header
@@ -48,7 +48,10 @@ def to_face_emotion_array(result: FrameResult, header: Any) -> Any:
         box = _clamped(face.box, result)
         entry = FaceEmotion()
         entry.box = RegionOfInterest(
-            x_offset=int(box.x), y_offset=int(box.y), width=int(box.width), height=int(box.height),
+            x_offset=int(box.x),
+            y_offset=int(box.y),
+            width=int(box.width),
+            height=int(box.height),
             do_rectify=False,
         )
         entry.track_id = int(face.track_id)

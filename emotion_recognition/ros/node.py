@@ -29,13 +29,12 @@ from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from emotion_msgs.msg import FaceEmotionArray
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.event_handler import QoSMessageLostInfo, SubscriptionEventCallbacks
 from rclpy.exceptions import (
     InvalidParameterTypeException,
     InvalidParameterValueException,
 )
-from rclpy.event_handler import QoSMessageLostInfo, SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -43,6 +42,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
+from emotion_msgs.msg import FaceEmotionArray
 from emotion_recognition.core.classifier import ModelOutputError
 from emotion_recognition.core.image import ImageLimits, InvalidImageError
 from emotion_recognition.core.pipeline import EmotionPipeline
@@ -473,9 +473,13 @@ class EmotionRecognitionNode(LifecycleNode):
             period = self._counters
             self._counters = _Counters(faces_last=period.faces_last)
             totals = _Counters(
-                received=self._totals.received, dropped=self._totals.dropped,
-                processed=self._totals.processed, rejected=self._totals.rejected, lost=self._totals.lost,
-                annotated=self._totals.annotated, rejected_causes=dict(self._totals.rejected_causes),
+                received=self._totals.received,
+                dropped=self._totals.dropped,
+                processed=self._totals.processed,
+                rejected=self._totals.rejected,
+                lost=self._totals.lost,
+                annotated=self._totals.annotated,
+                rejected_causes=dict(self._totals.rejected_causes),
             )
             last_image = self._last_image_time
         elapsed = max(now - self._last_report_time, 1e-6)
@@ -531,7 +535,10 @@ class EmotionRecognitionNode(LifecycleNode):
         if since is not None and now - since > self._stale_timeout_s:
             return DiagnosticStatus.WARN, f"no image for {now - since:.1f} s"
         if period.dropped:
-            return DiagnosticStatus.WARN, f"cannot keep up: dropped {period.dropped} frame(s) in the last period"
+            return (
+                DiagnosticStatus.WARN,
+                f"cannot keep up: dropped {period.dropped} frame(s) in the last period",
+            )
         if period.lost:
             return DiagnosticStatus.WARN, f"lost {period.lost} image(s) in transport (DDS) in the last period"
         return DiagnosticStatus.OK, "processing"

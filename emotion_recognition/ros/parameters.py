@@ -10,18 +10,17 @@ Nothing here imports rclpy: :func:`descriptor_for` imports the ``rcl_interfaces`
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import textwrap
-from dataclasses import dataclass
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from emotion_recognition.core.detection import DetectorSettings
-from emotion_recognition.core.pipeline import EmotionPipeline
 from emotion_recognition.core.image import ImageLimits
+from emotion_recognition.core.pipeline import EmotionPipeline
 from emotion_recognition.core.tracking import TrackerSettings
 
 ParameterValue = bool | int | float | str
@@ -103,118 +102,167 @@ MAX_IMAGE_PIXELS_CEILING = 144_000_000
 PARAMETERS: tuple[ParameterSpec, ...] = (
     # --- the node ---
     ParameterSpec(
-        "autostart", True,
+        "autostart",
+        True,
         "Configure and activate the node on start, so that a plain `ros2 run` works. False leaves it "
         "unconfigured for a lifecycle manager to bring up.",
     ),
     ParameterSpec(
-        "model_path", "",
+        "model_path",
+        "",
         "Emotion model file (.tflite through LiteRT, .keras through Keras). Empty: the shipped "
         "models/emotion_model_int8.tflite in the package's share directory.",
     ),
     ParameterSpec(
-        "num_threads", 2, "Threads the classifier may use.", minimum=1, maximum=64,
+        "num_threads",
+        2,
+        "Threads the classifier may use.",
+        minimum=1,
+        maximum=64,
     ),
     ParameterSpec(
-        "use_compressed", False,
+        "use_compressed",
+        False,
         "Subscribe to `image/compressed` (sensor_msgs/CompressedImage, JPEG or PNG) instead of `image` "
         "(sensor_msgs/Image).",
     ),
     ParameterSpec(
-        "image_reliability", "best_effort",
+        "image_reliability",
+        "best_effort",
         "Reliability of the image subscription (KEEP_LAST, depth 1). best_effort matches every camera "
         "driver; reliable only matches reliable publishers.",
         choices=RELIABILITY_CHOICES,
     ),
     ParameterSpec(
-        "publish_detections", True,
+        "publish_detections",
+        True,
         "Publish `detections` (vision_msgs/Detection2DArray) besides `emotions`.",
     ),
     ParameterSpec(
-        "publish_annotated_image", True,
+        "publish_annotated_image",
+        True,
         "Offer `image_annotated` (sensor_msgs/Image, bgr8); it is only drawn while someone subscribes.",
     ),
     ParameterSpec(
-        "max_image_pixels", _LIMITS.max_image_pixels,
+        "max_image_pixels",
+        _LIMITS.max_image_pixels,
         "Largest image accepted, in pixels (width x height), raw or compressed; a JPEG/PNG is measured "
         "from its header before decoding, so a decompression bomb costs no memory. Larger images are "
         "skipped with a warning (cause image_too_large).",
-        minimum=24 * 24, maximum=MAX_IMAGE_PIXELS_CEILING,
+        minimum=24 * 24,
+        maximum=MAX_IMAGE_PIXELS_CEILING,
     ),
     ParameterSpec(
-        "max_compressed_bytes", _LIMITS.max_compressed_bytes,
+        "max_compressed_bytes",
+        _LIMITS.max_compressed_bytes,
         "Largest compressed image (JPEG/PNG data) accepted, in bytes; larger ones are skipped with a "
         "warning (cause image_too_large).",
-        minimum=1024, maximum=1 << 30,
+        minimum=1024,
+        maximum=1 << 30,
     ),
     ParameterSpec(
-        "stale_image_timeout_s", 5.0,
+        "stale_image_timeout_s",
+        5.0,
         "Diagnostics turn WARN when no image arrived for this many seconds while active.",
-        when=RUNTIME, minimum=0.1, maximum=3600.0,
+        when=RUNTIME,
+        minimum=0.1,
+        maximum=3600.0,
     ),
     # --- the face detector (core DetectorSettings) ---
     ParameterSpec(
-        "detector.cascade_path", _DETECTOR.cascade_path,
+        "detector.cascade_path",
+        _DETECTOR.cascade_path,
         "Haar cascade file (haarcascade_frontalface_default.xml). Empty: found automatically, in "
         "cv2.data (PyPI OpenCV), then /usr/share/opencv4/haarcascades (apt's opencv-data).",
     ),
     ParameterSpec(
-        "detector.scale_factor", _DETECTOR.scale_factor,
+        "detector.scale_factor",
+        _DETECTOR.scale_factor,
         "Step between Haar cascade scales; larger is faster but may miss faces between two scales.",
-        when=RUNTIME, minimum=1.01, maximum=2.0,
+        when=RUNTIME,
+        minimum=1.01,
+        maximum=2.0,
     ),
     ParameterSpec(
-        "detector.min_neighbors", _DETECTOR.min_neighbors,
+        "detector.min_neighbors",
+        _DETECTOR.min_neighbors,
         "Overlapping raw hits needed to report a face; higher means fewer false positives.",
-        when=RUNTIME, minimum=0, maximum=100,
+        when=RUNTIME,
+        minimum=0,
+        maximum=100,
     ),
     ParameterSpec(
-        "detector.min_face_size", _DETECTOR.min_face_size,
+        "detector.min_face_size",
+        _DETECTOR.min_face_size,
         "Smallest face reported (box side, in image pixels).",
-        when=RUNTIME, minimum=1, maximum=10000,
+        when=RUNTIME,
+        minimum=1,
+        maximum=10000,
     ),
     ParameterSpec(
-        "detector.max_face_size", _DETECTOR.max_face_size,
+        "detector.max_face_size",
+        _DETECTOR.max_face_size,
         "Largest face reported (box side, in image pixels); 0 = no limit, else >= min_face_size.",
-        when=RUNTIME, minimum=0, maximum=10000,
+        when=RUNTIME,
+        minimum=0,
+        maximum=10000,
     ),
     ParameterSpec(
-        "detector.detection_width", _DETECTOR.detection_width,
+        "detector.detection_width",
+        _DETECTOR.detection_width,
         "Width of the downscaled copy the cascade scans (boxes are mapped back to full resolution); "
         "0 = full resolution, else >= 48.",
-        when=RUNTIME, minimum=0, maximum=10000,
+        when=RUNTIME,
+        minimum=0,
+        maximum=10000,
     ),
     ParameterSpec(
-        "detector.equalize_histogram", _DETECTOR.equalize_histogram,
+        "detector.equalize_histogram",
+        _DETECTOR.equalize_histogram,
         "Equalise the histogram of the scanned image first (helps in dim or flat light).",
         when=RUNTIME,
     ),
     ParameterSpec(
-        "detector.max_faces", _DETECTOR.max_faces,
+        "detector.max_faces",
+        _DETECTOR.max_faces,
         "Report at most this many faces per frame (the largest).",
-        when=RUNTIME, minimum=1, maximum=100,
+        when=RUNTIME,
+        minimum=1,
+        maximum=100,
     ),
     ParameterSpec(
-        "detector.full_scan_interval", _DETECTOR.full_scan_interval,
+        "detector.full_scan_interval",
+        _DETECTOR.full_scan_interval,
         "Scan the whole frame only every this many frames (1 = every frame); in between only the "
         "surroundings of known faces are scanned, and a frame that loses a known face is scanned whole.",
-        when=RUNTIME, minimum=1, maximum=1000,
+        when=RUNTIME,
+        minimum=1,
+        maximum=1000,
     ),
     # --- tracking and smoothing (core TrackerSettings) ---
     ParameterSpec(
-        "tracker.iou_threshold", _TRACKER.iou_threshold,
+        "tracker.iou_threshold",
+        _TRACKER.iou_threshold,
         "Minimum box overlap (IoU) for a face to continue a track (keep its id).",
-        when=RUNTIME, minimum=0.01, maximum=1.0,
+        when=RUNTIME,
+        minimum=0.01,
+        maximum=1.0,
     ),
     ParameterSpec(
-        "tracker.max_age_s", _TRACKER.max_age_s,
+        "tracker.max_age_s",
+        _TRACKER.max_age_s,
         "A track not seen for this many seconds (of image time) expires; its face gets a new id.",
-        when=RUNTIME, minimum=0.01, maximum=3600.0,
+        when=RUNTIME,
+        minimum=0.01,
+        maximum=3600.0,
     ),
     ParameterSpec(
-        "tracker.smoothing", _TRACKER.smoothing,
+        "tracker.smoothing",
+        _TRACKER.smoothing,
         "Weight of the past in each track's moving average of probabilities; 0 = no smoothing.",
-        when=RUNTIME, minimum=0.0, maximum=0.99,
+        when=RUNTIME,
+        minimum=0.0,
+        maximum=0.99,
     ),
 )
 
@@ -362,8 +410,11 @@ def values_from_file(params_file: Path | str) -> dict[str, Any]:
         document = yaml.safe_load(Path(params_file).read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise SetupError(f"cannot read parameter file {params_file}: {exc}") from None
-    sections = [entry["ros__parameters"] for entry in (document.values() if isinstance(document, dict) else [])
-                if isinstance(entry, dict) and isinstance(entry.get("ros__parameters"), dict)]
+    sections = [
+        entry["ros__parameters"]
+        for entry in (document.values() if isinstance(document, dict) else [])
+        if isinstance(entry, dict) and isinstance(entry.get("ros__parameters"), dict)
+    ]
     if not sections:
         raise SetupError(f"parameter file {params_file} has no '<node>: ros__parameters:' section")
     values = {**defaults(), **_flattened(sections[0])}
@@ -414,7 +465,9 @@ def render_yaml() -> str:
         notes = [spec.range_text] if spec.range_text else []
         notes.append("changeable at run time" if spec.when == RUNTIME else "read on configure")
         comment = f"{spec.description} [{'; '.join(notes)}]"
-        lines += textwrap.wrap(comment, width=100, initial_indent=indent + "# ", subsequent_indent=indent + "# ")
+        lines += textwrap.wrap(
+            comment, width=100, initial_indent=indent + "# ", subsequent_indent=indent + "# "
+        )
         lines.append(f"{indent}{spec.field}: {_yaml_scalar(spec.default)}")
     return "\n".join(lines) + "\n"
 
@@ -439,5 +492,7 @@ def descriptor_for(spec: ParameterSpec) -> Any:
             FloatingPointRange(from_value=float(spec.minimum), to_value=float(spec.maximum), step=0.0)
         ]
     elif isinstance(spec.default, int) and not isinstance(spec.default, bool):
-        descriptor.integer_range = [IntegerRange(from_value=int(spec.minimum), to_value=int(spec.maximum), step=1)]
+        descriptor.integer_range = [
+            IntegerRange(from_value=int(spec.minimum), to_value=int(spec.maximum), step=1)
+        ]
     return descriptor

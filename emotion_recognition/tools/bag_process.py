@@ -53,7 +53,6 @@ from std_msgs.msg import Header
 
 from emotion_recognition.core.classifier import ModelOutputError
 from emotion_recognition.core.image import ImageLimits, InvalidImageError
-from emotion_recognition.core.pipeline import EmotionPipeline
 from emotion_recognition.ros import parameters
 from emotion_recognition.ros.image_conversion import (
     ImageConversionError,
@@ -95,8 +94,19 @@ def _record_errors() -> tuple[type[BaseException], ...]:
     and the low-level errors a malformed buffer causes."""
     from rosbags.serde import SerdeError
 
-    return (SerdeError, ImageConversionError, InvalidImageError, ValueError, TypeError, IndexError,
-            KeyError, AttributeError, struct.error, OverflowError, MemoryError)
+    return (
+        SerdeError,
+        ImageConversionError,
+        InvalidImageError,
+        ValueError,
+        TypeError,
+        IndexError,
+        KeyError,
+        AttributeError,
+        struct.error,
+        OverflowError,
+        MemoryError,
+    )
 
 
 @dataclass
@@ -173,8 +183,10 @@ class ProcessSummary:
         for timestamp, reason in self.skipped[:MAX_PRINTED_SKIPS]:
             lines.append(f"skipped: bag time {timestamp} ns: {reason}")
         if self.skipped_frames > MAX_PRINTED_SKIPS:
-            lines.append(f"skipped: ... {self.skipped_frames - MAX_PRINTED_SKIPS} more (summary.json lists "
-                         f"up to {MAX_LISTED_SKIPS})")
+            lines.append(
+                f"skipped: ... {self.skipped_frames - MAX_PRINTED_SKIPS} more (summary.json lists "
+                f"up to {MAX_LISTED_SKIPS})"
+            )
         lines += track_lines(dict(sorted(self.track_labels.items())))
         if self.output:
             lines.append(f"output: {self.output}")
@@ -210,10 +222,17 @@ def write_plot(path: Path, csv_path: Path, labels: Sequence[str]) -> None:
             axis.plot(times, probabilities[:, i], ".-", ms=3, lw=1.2, color=colours(i % 10), label=label)
         # A strip above the curves: each frame's dominant emotion, in that emotion's colour.
         index = {label: i for i, label in enumerate(labels)}
-        axis.scatter(times, np.full(len(times), 1.07), s=14, marker="s",
-                     color=[colours(index.get(p[2], 0) % 10) for p in points])
+        axis.scatter(
+            times,
+            np.full(len(times), 1.07),
+            s=14,
+            marker="s",
+            color=[colours(index.get(p[2], 0) % 10) for p in points],
+        )
         dominant = collections.Counter(p[2] for p in points).most_common(1)[0]
-        axis.set_title(f"track {track_id}: {len(points)} frames, mostly {dominant[0]} ({dominant[1]})", fontsize=10)
+        axis.set_title(
+            f"track {track_id}: {len(points)} frames, mostly {dominant[0]} ({dominant[1]})", fontsize=10
+        )
         axis.set_ylim(-0.02, 1.12)
         axis.set_yticks([0.0, 0.25, 0.5, 0.75, 1.0])
         axis.set_ylabel("probability")
@@ -226,8 +245,9 @@ def write_plot(path: Path, csv_path: Path, labels: Sequence[str]) -> None:
     plt.close(figure)
 
 
-def pipeline_setup(model_path: Path | str | None = None,
-                   params_file: Path | str | None = None) -> parameters.PipelineSetup:
+def pipeline_setup(
+    model_path: Path | str | None = None, params_file: Path | str | None = None
+) -> parameters.PipelineSetup:
     """The perception pipeline and image size limits exactly as the node builds them
     (:func:`parameters.build_pipeline`): the node's parameter values (defaults or ``params_file``) and
     its model (``model_path``, else the parameter file's, else the shipped one).
@@ -264,7 +284,9 @@ def _decode(raw: bytes, msgtype: str, limits: ImageLimits) -> _Decoded:
     else:
         image, channel_order = image_msg_to_array(msg, limits)
     stamp = msg.header.stamp
-    header = Header(stamp=Time(sec=int(stamp.sec), nanosec=int(stamp.nanosec)), frame_id=str(msg.header.frame_id))
+    header = Header(
+        stamp=Time(sec=int(stamp.sec), nanosec=int(stamp.nanosec)), frame_id=str(msg.header.frame_id)
+    )
     return _Decoded(header, image, channel_order)
 
 
@@ -315,9 +337,13 @@ def process_bag(
     with bagio.open_image_topic(bag, topic) as (reader, image_topic):
         connection = next(c for c in reader.connections if c.topic == image_topic.name)
         definition = (connection.msgdef.data or None, connection.digest or None)
-    summary = ProcessSummary(str(bag), image_topic.name, image_topic.msgtype, storage or image_topic.storage_id)
-    with bagio.staged_output_dir(output, overwrite=overwrite, protected=[bag]) as staging, \
-            bagio.output_errors(output):
+    summary = ProcessSummary(
+        str(bag), image_topic.name, image_topic.msgtype, storage or image_topic.storage_id
+    )
+    with (
+        bagio.staged_output_dir(output, overwrite=overwrite, protected=[bag]) as staging,
+        bagio.output_errors(output),
+    ):
         _BagRun(bag, image_topic, definition, setup, staging, summary, log).run(progress)
         write_plot(staging / PLOT_NAME, staging / CSV_NAME, EMOTION_LABELS)
         summary.output = str(output.resolve())
@@ -367,9 +393,16 @@ class _BagRun:
     three and is raised.
     """
 
-    def __init__(self, bag: Path, image_topic: Any, input_definition: tuple[Any, Any],
-                 setup: parameters.PipelineSetup, staging: Path, summary: ProcessSummary,
-                 log: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        bag: Path,
+        image_topic: Any,
+        input_definition: tuple[Any, Any],
+        setup: parameters.PipelineSetup,
+        staging: Path,
+        summary: ProcessSummary,
+        log: Callable[[str], None],
+    ) -> None:
         self.bag, self.topic, self.input_definition = bag, image_topic, input_definition
         self.pipeline, self.limits = setup.pipeline, setup.limits
         self.staging, self.summary, self.log = staging, summary, log
@@ -379,10 +412,18 @@ class _BagRun:
 
     def run(self, progress: bool | None) -> None:
         """Process every frame (a progress bar when ``progress``; ``None``: only on a terminal)."""
-        reader, writer = _Stage("bag_reader", self._read, self.stop), _Stage("bag_writer", self._write, self.stop)
+        reader, writer = (
+            _Stage("bag_reader", self._read, self.stop),
+            _Stage("bag_writer", self._write, self.stop),
+        )
         tqdm = optional.require("tqdm", "emotion_bag_process").tqdm
-        bar = tqdm(total=self.topic.message_count, unit="frame", desc="processing", leave=False,
-                   disable=None if progress is None else not progress)
+        bar = tqdm(
+            total=self.topic.message_count,
+            unit="frame",
+            desc="processing",
+            leave=False,
+            disable=None if progress is None else not progress,
+        )
         started, started_cpu = time.perf_counter(), time.process_time()
         reader.start()
         writer.start()
@@ -399,7 +440,9 @@ class _BagRun:
             if stage.error is not None:
                 raise stage.error
         if self.summary.skipped_frames > MAX_FRAME_WARNINGS:
-            self.log(f"warning: {self.summary.skipped_frames} records could not be used as images and were skipped")
+            self.log(
+                f"warning: {self.summary.skipped_frames} records could not be used as images and were skipped"
+            )
 
     def _perceive(self, bar: Any) -> None:
         """The calling thread: run the core on each decoded frame, in order."""
@@ -414,7 +457,10 @@ class _BagRun:
                 continue
             try:
                 result, annotated = self.pipeline.process(
-                    frame.image, stamp_ns(frame.header) / 1e9, channel_order=frame.channel_order, annotate=True
+                    frame.image,
+                    stamp_ns(frame.header) / 1e9,
+                    channel_order=frame.channel_order,
+                    annotate=True,
                 )
             except (InvalidImageError, ModelOutputError) as exc:
                 self._skip(timestamp, exc)
@@ -458,12 +504,16 @@ class _BagRun:
         try:
             definition, digest = self.input_definition
             connections = (
-                writer.add_connection(self.topic.name, self.topic.msgtype, msgdef=definition, rihs01=digest,
-                                      typestore=store),
+                writer.add_connection(
+                    self.topic.name, self.topic.msgtype, msgdef=definition, rihs01=digest, typestore=store
+                ),
                 writer.add_connection(EMOTIONS_TOPIC, EMOTIONS_TYPE, typestore=store),
                 writer.add_connection(DETECTIONS_TOPIC, DETECTIONS_TYPE, typestore=store),
-                writer.add_connection(ANNOTATED_COMPRESSED_TOPIC if self.topic.compressed else ANNOTATED_TOPIC,
-                                      self.topic.msgtype, typestore=store),
+                writer.add_connection(
+                    ANNOTATED_COMPRESSED_TOPIC if self.topic.compressed else ANNOTATED_TOPIC,
+                    self.topic.msgtype,
+                    typestore=store,
+                ),
             )
             with (self.staging / CSV_NAME).open("w", newline="") as handle:
                 timeline = Timeline(handle, EMOTION_LABELS)
@@ -474,8 +524,17 @@ class _BagRun:
         self.summary.faces, self.summary.frames_with_faces = timeline.faces, timeline.frames_with_faces
         self.summary.track_labels = timeline.track_labels
 
-    def _write_frame(self, writer: Any, connections: tuple, timeline: Timeline, timestamp: int, raw: bytes,
-                     header: Header, result: Any, annotated: np.ndarray) -> None:
+    def _write_frame(
+        self,
+        writer: Any,
+        connections: tuple,
+        timeline: Timeline,
+        timestamp: int,
+        raw: bytes,
+        header: Header,
+        result: Any,
+        annotated: np.ndarray,
+    ) -> None:
         image_out, emotions_out, detections_out, annotated_out = connections
         emotions = to_face_emotion_array(result, header)
         writer.write(image_out, timestamp, raw)
@@ -509,13 +568,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run emotion recognition offline over an image topic of a rosbag2 (sqlite3 or MCAP).",
     )
     parser.add_argument("bag", type=Path, help="rosbag2 folder (or a single .db3/.mcap file)")
-    parser.add_argument("-o", "--output", type=Path,
-                        help="output folder (default: <bag name>_emotions next to the bag)")
+    parser.add_argument(
+        "-o", "--output", type=Path, help="output folder (default: <bag name>_emotions next to the bag)"
+    )
     parser.add_argument("-t", "--topic", help="image topic (default: the bag's only image topic)")
-    parser.add_argument("--storage", choices=bagio.STORAGE_IDS, help="output bag storage (default: the input's)")
-    parser.add_argument("--model", type=Path, help="emotion model (.tflite or .keras; default: the node's model)")
-    parser.add_argument("--params-file", type=Path,
-                        help="the node's parameter YAML (detector/tracker settings; default: the node's defaults)")
+    parser.add_argument(
+        "--storage", choices=bagio.STORAGE_IDS, help="output bag storage (default: the input's)"
+    )
+    parser.add_argument(
+        "--model", type=Path, help="emotion model (.tflite or .keras; default: the node's model)"
+    )
+    parser.add_argument(
+        "--params-file",
+        type=Path,
+        help="the node's parameter YAML (detector/tracker settings; default: the node's defaults)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace the output folder if it exists")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
@@ -538,16 +605,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         optional.require_all(("tqdm", "matplotlib"), "emotion_bag_process")
         summary = process_bag(
-            bag, output, topic=args.topic, storage=args.storage, model=args.model, params_file=args.params_file,
-            overwrite=args.overwrite, progress=False if args.no_progress else None, log=warn,
+            bag,
+            output,
+            topic=args.topic,
+            storage=args.storage,
+            model=args.model,
+            params_file=args.params_file,
+            overwrite=args.overwrite,
+            progress=False if args.no_progress else None,
+            log=warn,
         )
-    except (bagio.BagError, bagio.OutputError, FileExistsError, FileNotFoundError, ValueError,
-            optional.MissingDependencyError) as exc:
+    except (
+        bagio.BagError,
+        bagio.OutputError,
+        FileExistsError,
+        FileNotFoundError,
+        ValueError,
+        optional.MissingDependencyError,
+    ) as exc:
         print(f"emotion_bag_process: error: {_one_line(exc)}", file=sys.stderr)
         return 1
     except (OSError, sqlite3.Error) as exc:  # writing the output: full disk, read-only file system
-        print(f"emotion_bag_process: error: cannot write the output {output}: {_one_line(exc)}",
-              file=sys.stderr)
+        print(
+            f"emotion_bag_process: error: cannot write the output {output}: {_one_line(exc)}", file=sys.stderr
+        )
         return 1
     except KeyboardInterrupt:
         print("emotion_bag_process: interrupted; no output written", file=sys.stderr)

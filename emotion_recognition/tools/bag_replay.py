@@ -14,14 +14,14 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
 
 import rclpy
 import rclpy.utilities
 from rclpy.node import Node
-from rclpy.signals import SignalHandlerOptions
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 
 from emotion_recognition.resources import shipped_file
@@ -61,7 +61,9 @@ def message_class(msgtype: str) -> type:
     return classes[msgtype]
 
 
-def bag_messages(bag: Path | str, topic: str | None = None) -> tuple[bagio.ImageTopic, Iterator[tuple[int, bytes]]]:
+def bag_messages(
+    bag: Path | str, topic: str | None = None
+) -> tuple[bagio.ImageTopic, Iterator[tuple[int, bytes]]]:
     """Open ``bag``, pick its image topic and return it with an iterator of ``(bag time ns, bytes)``.
 
     The bag is checked (and :class:`bagio.BagError` raised) before this returns; it is closed when the
@@ -120,7 +122,9 @@ def paced(
         yield timestamp, payload
 
 
-def wait_for_subscribers(publisher, timeout_s: float, count: int = 1, stop: threading.Event | None = None) -> bool:
+def wait_for_subscribers(
+    publisher, timeout_s: float, count: int = 1, stop: threading.Event | None = None
+) -> bool:
     """Wait until ``publisher`` has ``count`` subscribers (DDS discovery); return whether it happened."""
     deadline = time.monotonic() + timeout_s
     stop = stop or threading.Event()
@@ -132,7 +136,9 @@ def wait_for_subscribers(publisher, timeout_s: float, count: int = 1, stop: thre
 
 def publisher_qos() -> QoSProfile:
     """QoS of the replay publisher (reliable, keep last :data:`PUBLISH_DEPTH`)."""
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=PUBLISH_DEPTH, reliability=ReliabilityPolicy.RELIABLE)
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST, depth=PUBLISH_DEPTH, reliability=ReliabilityPolicy.RELIABLE
+    )
 
 
 def replay_bag(
@@ -166,8 +172,9 @@ def replay_bag(
     """
     stop = stop or threading.Event()
     image_topic, messages = bag_messages(bag, topic)
-    publisher = node.create_publisher(message_class(image_topic.msgtype), publish_topic or image_topic.name,
-                                      publisher_qos())
+    publisher = node.create_publisher(
+        message_class(image_topic.msgtype), publish_topic or image_topic.name, publisher_qos()
+    )
     try:
         if wait_subscribers_s > 0 and not wait_for_subscribers(publisher, wait_subscribers_s, stop=stop):
             node.get_logger().warning(
@@ -202,8 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
     timing.add_argument("-r", "--rate", type=float, default=1.0, help="speed factor on the recorded timing")
     timing.add_argument("--fps", type=float, help="publish at this fixed frame rate instead")
     parser.add_argument("-l", "--loop", action="store_true", help="start over at the end (Ctrl-C stops)")
-    parser.add_argument("--wait-subscribers", type=float, default=0.0, metavar="SECONDS",
-                        help="wait up to this long for a subscriber before the first message")
+    parser.add_argument(
+        "--wait-subscribers",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait up to this long for a subscriber before the first message",
+    )
     return parser
 
 
@@ -231,8 +243,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         replay_bag(
-            node, args.bag, topic=args.topic, publish_topic=args.publish_topic, rate=args.rate, fps=args.fps,
-            loop=args.loop, wait_subscribers_s=args.wait_subscribers, stop=stop, on_publish=count,
+            node,
+            args.bag,
+            topic=args.topic,
+            publish_topic=args.publish_topic,
+            rate=args.rate,
+            fps=args.fps,
+            loop=args.loop,
+            wait_subscribers_s=args.wait_subscribers,
+            stop=stop,
+            on_publish=count,
         )
     except bagio.BagError as exc:
         print(f"emotion_bag_replay: error: {exc}", file=sys.stderr)

@@ -22,9 +22,9 @@ import shutil
 import sqlite3
 import struct
 import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -49,8 +49,16 @@ def storage_errors() -> tuple[type[BaseException], ...]:
     """What a corrupt (bit-rotted) or truncated bag file makes the storage layer raise: sqlite's errors
     (``rosbags`` reads sqlite3 bags through ``apsw``, writes them through ``sqlite3``), and the
     low-level errors of a damaged MCAP or sqlite file."""
-    errors: list[type[BaseException]] = [sqlite3.Error, EOFError, ValueError, KeyError, IndexError, OSError,
-                                         struct.error, OverflowError]
+    errors: list[type[BaseException]] = [
+        sqlite3.Error,
+        EOFError,
+        ValueError,
+        KeyError,
+        IndexError,
+        OSError,
+        struct.error,
+        OverflowError,
+    ]
     try:
         import apsw
 
@@ -102,19 +110,21 @@ class ImageTopic:
 def _msg_dirs(package: str) -> list[Path]:
     """Folders that may hold ``package``'s ``.msg`` files: installed share directories (the ament index,
     as on a robot or after ``colcon build``), else, in a source checkout, its source folders."""
+
     def usable(paths: Iterable[Path]) -> list[Path]:
         return [path for path in paths if path.is_dir() and any(path.glob("*.msg"))]
 
     installed = usable(
         Path(prefix) / "share" / package / "msg"
-        for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if prefix
+        for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)
+        if prefix
     )
     if installed or not (_REPO_ROOT / "package.xml").is_file():
         return installed
     return usable([_REPO_ROOT / package / "msg", *sorted(_REPO_ROOT.glob(f"test/*/{package}/msg"))])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def typestore():  # -> rosbags.typesys.store.Typestore
     """The ROS 2 Kilted typestore plus every ``emotion_msgs`` and ``vision_msgs`` message found.
 
@@ -160,7 +170,9 @@ def open_reader(path: Path | str):  # -> rosbags.rosbag2.Reader
         reader = Reader(path)
         reader.open()
     except FileNotFoundError:
-        raise BagError(f"not a rosbag2: {path} has no metadata.yaml and is not a .db3 or .mcap file") from None
+        raise BagError(
+            f"not a rosbag2: {path} has no metadata.yaml and is not a .db3 or .mcap file"
+        ) from None
     except (ReaderError, *storage_errors()) as exc:
         raise BagError(f"cannot open bag {path}: corrupt, truncated or not a rosbag2 ({exc})") from None
     return reader
@@ -339,8 +351,12 @@ def _check_replaceable(final: Path, overwrite: bool, only_outputs: bool) -> None
 
 
 @contextlib.contextmanager
-def staged_output_dir(final: Path | str, overwrite: bool = False, protected: Iterable[Path | str] = (),
-                      only_outputs: bool = False) -> Iterator[Path]:
+def staged_output_dir(
+    final: Path | str,
+    overwrite: bool = False,
+    protected: Iterable[Path | str] = (),
+    only_outputs: bool = False,
+) -> Iterator[Path]:
     """Yield a fresh temporary folder next to ``final`` and rename it to ``final`` when the block ends
     without an exception; on an exception it is deleted, so a half-written output never appears under
     the final name.

@@ -39,6 +39,7 @@ import numpy as np
 from emotion_recognition.resources import resolve_model_path, shipped_file
 from emotion_recognition.spec import EMOTION_LABELS
 from emotion_recognition.tools.node_client import ANSWER_TIMEOUT_S, NodeClient, NodeGoneError
+from emotion_recognition.tools.optional import MissingDependencyError
 from emotion_recognition.tools.process import LoggedProcess, node_command
 from emotion_recognition.tools.reporting import CSV_NAME, Timeline, track_lines
 from emotion_recognition.tools.sources import (
@@ -49,7 +50,6 @@ from emotion_recognition.tools.sources import (
     capture_source,
     sample_source,
 )
-from emotion_recognition.tools.optional import MissingDependencyError
 
 # Domain IDs the demo picks from when ROS_DOMAIN_ID is not set: valid on Linux, outside the ports of
 # the ephemeral range and away from 0 (everyone's default) and the test suite's range.
@@ -97,17 +97,27 @@ def open_source(args: argparse.Namespace, workdir: Path) -> Source:
     return sample_source(workdir, args.frames)
 
 
-def start_node(params_file: Path | None, model: Path | None, compressed: bool, log_path: Path) -> LoggedProcess:
+def start_node(
+    params_file: Path | None, model: Path | None, compressed: bool, log_path: Path
+) -> LoggedProcess:
     """The node, started as its own process (what ``ros2 run`` would start) in :data:`NAMESPACE`, with
     its log captured in ``log_path``."""
-    ros_args = ["-r", f"__ns:={NAMESPACE}", "-p", "autostart:=true",
-                "-p", f"use_compressed:={'true' if compressed else 'false'}"]
+    ros_args = [
+        "-r",
+        f"__ns:={NAMESPACE}",
+        "-p",
+        "autostart:=true",
+        "-p",
+        f"use_compressed:={'true' if compressed else 'false'}",
+    ]
     if model is not None:
         ros_args += ["-p", f"model_path:={model}"]
     return LoggedProcess(node_command(ros_args, params_file), log_path)
 
 
-def feed_node(client: NodeClient, source: Source, args: argparse.Namespace, log: Callable[[str], None]) -> list[int]:
+def feed_node(
+    client: NodeClient, source: Source, args: argparse.Namespace, log: Callable[[str], None]
+) -> list[int]:
     """Publish the source's images to the node (lockstep or paced, see ``--pace``); return the stamps
     sent, in order.
 
@@ -131,11 +141,15 @@ def feed_node(client: NodeClient, source: Source, args: argparse.Namespace, log:
         if not lockstep:
             client.publisher.publish(raw)
         elif not client.send_and_wait(raw, stamp):
-            log(f"emotion_demo: warning: no answer to the image stamped {stamp} "
-                f"within {ANSWER_TIMEOUT_S:.0f} s")
+            log(
+                f"emotion_demo: warning: no answer to the image stamped {stamp} "
+                f"within {ANSWER_TIMEOUT_S:.0f} s"
+            )
     client.drain(sent, DRAIN_TIMEOUT_S)
     if sent and not client.collected.emotions:
-        raise DemoError(f"the node answered none of the {len(sent)} images sent:\n{client.process.log_tail()}")
+        raise DemoError(
+            f"the node answered none of the {len(sent)} images sent:\n{client.process.log_tail()}"
+        )
     return sent
 
 
@@ -159,24 +173,31 @@ def run_demo(args: argparse.Namespace, log: Callable[[str], None] = print) -> di
     with tempfile.TemporaryDirectory(prefix="emotion_demo-") as workdir, replaced as staging:
         source = open_source(args, Path(workdir))
         log(f"emotion_demo: ROS_DOMAIN_ID={os.environ['ROS_DOMAIN_ID']}, source: {source.description}")
-        node = start_node(args.params_file or default_params_file(), Path(args.model) if args.model else None,
-                          source.compressed, staging / "node.log")
+        node = start_node(
+            args.params_file or default_params_file(),
+            Path(args.model) if args.model else None,
+            source.compressed,
+            staging / "node.log",
+        )
         sent, collected = _talk_to_node(node, source, args, started, log)
         summary = write_outputs(staging, sent, collected, source)
-        summary.update({
-            "ros_domain_id": int(os.environ["ROS_DOMAIN_ID"]),
-            "node_command": node.command,
-            "node_exit_status": node.returncode,
-            "pace": args.pace,
-            "wall_s": round(time.monotonic() - started, 2),
-            "output": str(output.resolve()),
-        })
+        summary.update(
+            {
+                "ros_domain_id": int(os.environ["ROS_DOMAIN_ID"]),
+                "node_command": node.command,
+                "node_exit_status": node.returncode,
+                "pace": args.pace,
+                "wall_s": round(time.monotonic() - started, 2),
+                "output": str(output.resolve()),
+            }
+        )
         (staging / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 
-def _talk_to_node(node: LoggedProcess, source: Source, args: argparse.Namespace, started: float,
-                  log: Callable[[str], None]) -> tuple[list[int], Any]:
+def _talk_to_node(
+    node: LoggedProcess, source: Source, args: argparse.Namespace, started: float, log: Callable[[str], None]
+) -> tuple[list[int], Any]:
     """Connect to the started node, feed it the source and stop it; return the stamps sent and what was
     collected."""
     import rclpy
@@ -214,8 +235,12 @@ def write_outputs(folder: Path, sent: Sequence[int], collected: Any, source: Sou
                 continue
             cv2.imwrite(str(frames_dir / f"frame_{index:05d}.png"), image)
             if writer is None:
-                writer = cv2.VideoWriter(str(folder / VIDEO_NAME), cv2.VideoWriter_fourcc(*"mp4v"),
-                                         _frame_rate(stamps), (image.shape[1], image.shape[0]))
+                writer = cv2.VideoWriter(
+                    str(folder / VIDEO_NAME),
+                    cv2.VideoWriter_fourcc(*"mp4v"),
+                    _frame_rate(stamps),
+                    (image.shape[1], image.shape[0]),
+                )
             writer.write(image)
     if writer is not None:
         writer.release()
@@ -261,20 +286,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="emotion_demo",
         description="Start the emotion_recognition node, feed it images over DDS (the built-in sample by "
-                    "default) and save what it publishes.",
+        "default) and save what it publishes.",
     )
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--bag", type=Path, help="replay this rosbag2 (sqlite3 or MCAP) instead of the sample")
+    source.add_argument(
+        "--bag", type=Path, help="replay this rosbag2 (sqlite3 or MCAP) instead of the sample"
+    )
     source.add_argument("--video", type=Path, help="use this video file instead of the sample")
     source.add_argument("--camera", type=int, metavar="N", help="use camera device N (/dev/videoN)")
     parser.add_argument("--topic", help="image topic of --bag (default: its only image topic)")
-    parser.add_argument("--frames", type=int,
-                        help=f"stop after this many frames (camera default: {DEFAULT_CAMERA_FRAMES})")
-    parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT,
-                        help=f"output folder, replaced if it exists (default: {DEFAULT_OUTPUT}/)")
-    parser.add_argument("--pace", choices=("lockstep", "recorded"), default="lockstep",
-                        help="lockstep: send each image once the node answered the previous one (every frame "
-                             "processed); recorded: the recorded timing (the node may drop frames)")
+    parser.add_argument(
+        "--frames", type=int, help=f"stop after this many frames (camera default: {DEFAULT_CAMERA_FRAMES})"
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=DEFAULT_OUTPUT,
+        help=f"output folder, replaced if it exists (default: {DEFAULT_OUTPUT}/)",
+    )
+    parser.add_argument(
+        "--pace",
+        choices=("lockstep", "recorded"),
+        default="lockstep",
+        help="lockstep: send each image once the node answered the previous one (every frame "
+        "processed); recorded: the recorded timing (the node may drop frames)",
+    )
     parser.add_argument("--rate", type=float, default=1.0, help="speed factor with --pace recorded")
     parser.add_argument("--model", type=Path, help="emotion model (default: the shipped model)")
     parser.add_argument("--params-file", type=Path, help="node parameter YAML (default: the shipped one)")
@@ -299,8 +336,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         summary = run_demo(args)
-    except (DemoError, SourceError, NodeGoneError, MissingDependencyError, bagio.OutputError,
-            FileExistsError) as exc:
+    except (
+        DemoError,
+        SourceError,
+        NodeGoneError,
+        MissingDependencyError,
+        bagio.OutputError,
+        FileExistsError,
+    ) as exc:
         print(f"emotion_demo: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -41,19 +41,21 @@ class NodeClient:
     to its input and subscriptions to its outputs, spun in a background thread."""
 
     def __init__(self, namespace: str, image_msgtype: type, node: LoggedProcess) -> None:
-        from emotion_msgs.msg import FaceEmotionArray
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.node import Node
         from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
 
+        from emotion_msgs.msg import FaceEmotionArray
         from emotion_recognition.tools.bag_replay import publisher_qos
 
         self.collected = Collected()
         self.namespace = namespace
         self.process = node
         self.node = Node("emotion_demo", namespace=namespace)
-        reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE)
+        reliable = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE
+        )
         self.node.create_subscription(FaceEmotionArray, "emotions", self._on_emotions, reliable)
         self.node.create_subscription(Image, "image_annotated", self._on_annotated, reliable)
         topic = "image/compressed" if image_msgtype.__name__ == "CompressedImage" else "image"
@@ -87,7 +89,9 @@ class NodeClient:
     def check_node(self) -> None:
         """Raise :class:`NodeGoneError` when the node process has exited."""
         if not self.process.alive:
-            raise NodeGoneError(f"the node exited with status {self.process.returncode}:\n{self.process.log_tail()}")
+            raise NodeGoneError(
+                f"the node exited with status {self.process.returncode}:\n{self.process.log_tail()}"
+            )
 
     def wait_for(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
         """Wait until ``predicate()`` (called under the lock of :attr:`collected`) holds."""
@@ -104,7 +108,9 @@ class NodeClient:
         while self.publisher.get_subscription_count() < 1:
             self.check_node()
             if time.monotonic() > deadline:
-                raise NodeGoneError(f"the node did not subscribe within {timeout_s:.0f} s:\n{self.process.log_tail()}")
+                raise NodeGoneError(
+                    f"the node did not subscribe within {timeout_s:.0f} s:\n{self.process.log_tail()}"
+                )
             time.sleep(0.1)
         for topic in ("emotions", "image_annotated"):
             while self.node.count_publishers(f"{self.namespace}/{topic}") < 1 and time.monotonic() < deadline:
@@ -133,8 +139,12 @@ class NodeClient:
     def drain(self, sent: list[int], timeout_s: float) -> None:
         """Wait for the answer to the last image and the annotated image of every answered one."""
         emotions, annotated = self.collected.emotions, self.collected.annotated
-        self.wait_for(lambda: all(s in emotions for s in sent[-1:])
-                      and all(s in annotated for s in sent if s in emotions), timeout_s)
+        self.wait_for(
+            lambda: (
+                all(s in emotions for s in sent[-1:]) and all(s in annotated for s in sent if s in emotions)
+            ),
+            timeout_s,
+        )
 
     def close(self) -> None:
         """Stop spinning and destroy the client's node."""

@@ -6,8 +6,8 @@ with a message naming the package and how to install it, instead of a traceback.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from types import ModuleType
-from typing import Iterable
 
 # module name -> (PyPI name, Debian/Ubuntu package, which is also its rosdep key)
 PACKAGES: dict[str, tuple[str, str]] = {

@@ -50,10 +50,14 @@ PHOTO_DIR_VARIABLE = "EMOTION_TEST_PHOTO_DIR"
 
 
 def _photo_from_folder(folder: Path, name: str) -> np.ndarray:
-    path = next((folder / f"{name}{suffix}" for suffix in (".png", ".jpg") if (folder / f"{name}{suffix}").is_file()),
-                None)
+    path = next(
+        (folder / f"{name}{suffix}" for suffix in (".png", ".jpg") if (folder / f"{name}{suffix}").is_file()),
+        None,
+    )
     if path is None:
-        raise FileNotFoundError(f"photo {name!r} not in {folder} ({PHOTO_DIR_VARIABLE}): run scripts/setup-env")
+        raise FileNotFoundError(
+            f"photo {name!r} not in {folder} ({PHOTO_DIR_VARIABLE}): run scripts/setup-env"
+        )
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # gray photos become 3-channel, as below
     if image is None:
         raise FileNotFoundError(f"photo {path} cannot be read")
@@ -80,7 +84,7 @@ def _photo_from_packages(name: str) -> np.ndarray:
     return cv2.cvtColor(image[..., :3], cv2.COLOR_RGB2BGR)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def photo_bgr(name: str) -> np.ndarray:
     """A photograph (:data:`GRACE_HOPPER`, or a ``skimage.data`` name such as ``"astronaut"``) as a
     read-only BGR uint8 array (cached); from the folder named by ``EMOTION_TEST_PHOTO_DIR`` when set."""
@@ -91,7 +95,7 @@ def photo_bgr(name: str) -> np.ndarray:
     return image
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _head(name: str) -> tuple[np.ndarray, np.ndarray, Box]:
     """The head cut out of a face photograph: BGR patch, float alpha mask (soft ellipse), face box."""
     image = photo_bgr(name)

@@ -35,6 +35,8 @@ class LoggedProcess:
 
     Use as a context manager, or call :meth:`stop`: SIGINT (what Ctrl-C sends), then SIGTERM, then
     SIGKILL, each after a timeout.
+
+    ``new_session`` puts it in a session (and process group) of its own.
     """
 
     def __init__(
@@ -44,6 +46,7 @@ class LoggedProcess:
         env: Mapping[str, str] | None = None,
         cwd: Path | str | None = None,
         stop_timeout_s: float = STOP_TIMEOUT_S,
+        new_session: bool = False,
     ) -> None:
         self.command = [str(part) for part in command]
         self.log_path = log_path
@@ -52,8 +55,13 @@ class LoggedProcess:
         self._log: IO[bytes] = log_path.open("w+b") if log_path is not None else tempfile.TemporaryFile()  # noqa: SIM115
         self.started = time.monotonic()
         self.process = subprocess.Popen(
-            self.command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=None if env is None else dict(env), cwd=cwd,
+            self.command,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=None if env is None else dict(env),
+            cwd=cwd,
+            start_new_session=new_session,  # its own process group, for a Ctrl-C to all it starts
         )
 
     @property
@@ -95,7 +103,9 @@ class LoggedProcess:
             if not self.alive:
                 break
             time.sleep(0.05)
-        raise AssertionError(f"{text!r} not in the log of {self.command[:4]} (alive={self.alive}):\n{self.log()}")
+        raise AssertionError(
+            f"{text!r} not in the log of {self.command[:4]} (alive={self.alive}):\n{self.log()}"
+        )
 
     def stop(self) -> int:
         """Stop the process (if running) as Ctrl-C would, harder if it does not exit; return its status."""

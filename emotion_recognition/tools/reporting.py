@@ -20,7 +20,16 @@ CSV_NAME = "timeline.csv"
 def csv_header(labels: Sequence[str]) -> list[str]:
     """Columns of the timeline CSV: one probability column per label, in the model's order."""
     return [
-        "frame", "stamp_ns", "time_s", "track_id", "x", "y", "width", "height", "label", "confidence",
+        "frame",
+        "stamp_ns",
+        "time_s",
+        "track_id",
+        "x",
+        "y",
+        "width",
+        "height",
+        "label",
+        "confidence",
         *[f"p_{label}" for label in labels],
     ]
 
@@ -31,9 +40,17 @@ def csv_rows(frame_index: int, emotions_msg: Any, start_ns: int) -> list[list[An
     stamp = stamp_ns(emotions_msg.header)
     return [
         [
-            frame_index, stamp, f"{(stamp - start_ns) / NS_PER_S:.6f}", face.track_id,
-            face.box.x_offset, face.box.y_offset, face.box.width, face.box.height,
-            face.label, f"{face.confidence:.6f}", *[f"{p:.6f}" for p in face.probabilities],
+            frame_index,
+            stamp,
+            f"{(stamp - start_ns) / NS_PER_S:.6f}",
+            face.track_id,
+            face.box.x_offset,
+            face.box.y_offset,
+            face.box.width,
+            face.box.height,
+            face.label,
+            f"{face.confidence:.6f}",
+            *[f"{p:.6f}" for p in face.probabilities],
         ]
         for face in emotions_msg.faces
     ]

@@ -20,9 +20,9 @@ check what was found.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
@@ -36,6 +36,7 @@ SAMPLE_FPS: float = 15.0
 SAMPLE_FRAME_ID: str = "sample_camera_optical_frame"
 # Stamp of the first frame (2026-01-01T00:00:00Z): fixed, so that the sample bag is byte-identical.
 SAMPLE_START_NS: int = 1_767_225_600_000_000_000
+
 
 @dataclass(frozen=True)
 class _Segment:
@@ -81,7 +82,7 @@ class SampleFrame:
     face_boxes: tuple[Box, ...]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _background(name: str) -> np.ndarray:
     """A background photograph scaled to cover a frame 25% larger than the sample (room to pan)."""
     image = photo_bgr(name)
@@ -140,8 +141,12 @@ def _frames(segments: tuple[_Segment, ...], total: int) -> Iterator[SampleFrame]
                 frame = background[y0 : y0 + SAMPLE_HEIGHT, x0 : x0 + SAMPLE_WIDTH].copy()
                 boxes = tuple(
                     paste_head(
-                        frame, name, mirror,
-                        _lerp(start[0], end[0], t), _lerp(start[1], end[1], t), _lerp(start[2], end[2], t),
+                        frame,
+                        name,
+                        mirror,
+                        _lerp(start[0], end[0], t),
+                        _lerp(start[1], end[1], t),
+                        _lerp(start[2], end[2], t),
                     )
                     for name, mirror, start, end in segment.faces
                 )

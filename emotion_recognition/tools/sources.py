@@ -32,7 +32,9 @@ class Source:
     recorded_timing: bool = True  # False for a live camera: it paces itself
 
 
-def frames_as_messages(frames: Iterator[tuple[np.ndarray, int]], frame_id: str) -> Iterator[tuple[int, bytes]]:
+def frames_as_messages(
+    frames: Iterator[tuple[np.ndarray, int]], frame_id: str
+) -> Iterator[tuple[int, bytes]]:
     """Serialize ``(bgr, stamp ns)`` frames as ``sensor_msgs/Image`` (bgr8) with that stamp."""
     from builtin_interfaces.msg import Time
     from rclpy.serialization import serialize_message
@@ -47,7 +49,9 @@ def frames_as_messages(frames: Iterator[tuple[np.ndarray, int]], frame_id: str) 
         yield stamp, serialize_message(bgr_array_to_image_msg(image, header))
 
 
-def capture_frames(capture: cv2.VideoCapture, live: bool, max_frames: int | None) -> Iterator[tuple[np.ndarray, int]]:
+def capture_frames(
+    capture: cv2.VideoCapture, live: bool, max_frames: int | None
+) -> Iterator[tuple[np.ndarray, int]]:
     """Frames of an open ``cv2.VideoCapture``: stamped now for a camera, from the file's timing else."""
     fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
     period_ns = int(1e9 / (fps if fps > 0 else FALLBACK_FPS))
@@ -75,7 +79,9 @@ def capture_source(video: Path | None = None, camera: int | None = None, frames:
     live = camera is not None
     capture = cv2.VideoCapture(camera if live else str(video))
     if not capture.isOpened():
-        raise SourceError(f"cannot open {f'camera device {camera}' if live else f'video file {video}'} with OpenCV")
+        raise SourceError(
+            f"cannot open {f'camera device {camera}' if live else f'video file {video}'} with OpenCV"
+        )
     max_frames = frames if frames is not None else (DEFAULT_CAMERA_FRAMES if live else None)
     description = f"camera {camera}" if live else f"video {video}"
     messages = frames_as_messages(capture_frames(capture, live, max_frames), "camera")
@@ -94,8 +100,11 @@ def bag_source(bag: Path, topic: str | None = None, frames: int | None = None) -
         image_topic, messages = bag_replay.bag_messages(bag, topic)
     except bagio.BagError as exc:
         raise SourceError(str(exc)) from None
-    return Source(f"bag {bag} (topic {image_topic.name}, {image_topic.msgtype})",
-                  image_topic.compressed, itertools.islice(messages, frames))
+    return Source(
+        f"bag {bag} (topic {image_topic.name}, {image_topic.msgtype})",
+        image_topic.compressed,
+        itertools.islice(messages, frames),
+    )
 
 
 def sample_source(workdir: Path, frames: int | None = None) -> Source:

@@ -17,7 +17,12 @@ from typing import Any
 
 import cv2
 
-from emotion_recognition.core.image import DEFAULT_LIMITS, DEFAULT_MAX_IMAGE_PIXELS, ImageLimits, decode_compressed
+from emotion_recognition.core.image import (
+    DEFAULT_LIMITS,
+    DEFAULT_MAX_IMAGE_PIXELS,
+    ImageLimits,
+    decode_compressed,
+)
 from emotion_recognition.core.pipeline import EmotionPipeline
 from emotion_recognition.spec import EMOTION_LABELS
 from emotion_recognition.web.results import frame_json
@@ -65,8 +70,9 @@ class ImageAnalyzer:
             image, channel_order = decode_compressed(data, self.limits)
             decode_ms = (time.perf_counter() - t0) * 1e3
             pipeline.reset_tracking()
-            result, annotated = pipeline.process(image, timestamp_s=0.0, channel_order=channel_order,
-                                                 annotate=annotate)
+            result, annotated = pipeline.process(
+                image, timestamp_s=0.0, channel_order=channel_order, annotate=annotate
+            )
         finally:
             self._pool.put(pipeline)
         answer = frame_json(result, self.labels, with_tracks=False, decode=decode_ms)

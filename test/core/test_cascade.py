@@ -52,8 +52,10 @@ def test_the_cascade_of_this_opencv_is_found_and_finds_a_face() -> None:
 def test_search_order_is_cv2_data_then_the_distribution_folders() -> None:
     wheel = SimpleNamespace(data=SimpleNamespace(haarcascades="/wheel/cv2/data/"))
     assert cascade_dirs(wheel) == [Path("/wheel/cv2/data"), *map(Path, SYSTEM_CASCADE_DIRS)]
-    assert cascade_dirs(SimpleNamespace()) == [Path("/usr/share/opencv4/haarcascades"),
-                                               Path("/usr/share/opencv/haarcascades")]
+    assert cascade_dirs(SimpleNamespace()) == [
+        Path("/usr/share/opencv4/haarcascades"),
+        Path("/usr/share/opencv/haarcascades"),
+    ]
 
 
 def test_the_first_folder_that_holds_the_cascade_wins(tmp_path: Path) -> None:

@@ -26,7 +26,6 @@ from test.support.models import (
     write_wrong_shape_models,
 )
 
-
 # Tests that need Keras (hence TensorFlow). TensorFlow 2.21 requires numpy >= 1.26, so they cannot
 # run in the distribution-like environment (Debian 12's numpy 1.24.2), which deselects them with
 # `-m "not keras"`; test_a_keras_model_without_keras_is_a_clear_error covers that case there.
@@ -57,7 +56,9 @@ def bad_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @KERAS
-def test_backend_follows_the_file(litert: EmotionClassifier, keras_model: EmotionClassifier, emotion_models: ModelFiles) -> None:
+def test_backend_follows_the_file(
+    litert: EmotionClassifier, keras_model: EmotionClassifier, emotion_models: ModelFiles
+) -> None:
     assert litert.backend == "litert" and litert.path == str(emotion_models.tflite)
     assert keras_model.backend == "keras" and keras_model.path == str(emotion_models.keras)
 
@@ -98,7 +99,9 @@ def test_empty_batch_gives_empty_output(litert: EmotionClassifier, keras_model: 
 
 
 @KERAS
-def test_tflite_and_keras_agree_on_real_faces(emotion_models: ModelFiles, keras_model: EmotionClassifier, real_faces: np.ndarray) -> None:
+def test_tflite_and_keras_agree_on_real_faces(
+    emotion_models: ModelFiles, keras_model: EmotionClassifier, real_faces: np.ndarray
+) -> None:
     reference = keras_model.predict(real_faces)
     float_path = emotion_models.float_tflite
     if float_path is not None:
@@ -153,7 +156,9 @@ def test_a_tflite_model_never_imports_tensorflow(emotion_models: ModelFiles) -> 
         """
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
-    run = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 0, run.stderr
     assert "LEAKED []" in run.stdout, run.stdout
 
@@ -169,8 +174,14 @@ def test_a_keras_model_without_keras_is_a_clear_error(emotion_models: ModelFiles
         except ModelLoadError as error:
             print("ERROR", error)
     """)
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         cwd=REPO_ROOT, env=dict(os.environ))
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO_ROOT,
+        env=dict(os.environ),
+    )
     assert run.returncode == 0, run.stderr
     expected = f"ERROR {emotion_models.keras}: a .keras model needs Keras and TensorFlow"
     assert expected in run.stdout, run.stdout
@@ -211,9 +222,15 @@ def test_corrupt_files_are_model_load_errors(emotion_models: ModelFiles, tmp_pat
 @pytest.mark.parametrize("suffix", [".tflite", ".keras"])
 @pytest.mark.parametrize(
     ("name", "message"),
-    [("input_32", r"input shape .*32, 32, 1"), ("rgb_input", r"input shape .*48, 48, 3"), ("output_5", r"output shape .*5\)")],
+    [
+        ("input_32", r"input shape .*32, 32, 1"),
+        ("rgb_input", r"input shape .*48, 48, 3"),
+        ("output_5", r"output shape .*5\)"),
+    ],
 )
-def test_wrong_shapes_are_refused_at_load(bad_models: dict[str, Path], name: str, suffix: str, message: str) -> None:
+def test_wrong_shapes_are_refused_at_load(
+    bad_models: dict[str, Path], name: str, suffix: str, message: str
+) -> None:
     with pytest.raises(ModelLoadError, match=message):
         EmotionClassifier.load(bad_models[name + suffix])
 
@@ -227,7 +244,9 @@ def test_bad_arguments_are_value_errors(litert: EmotionClassifier, emotion_model
         litert.predict(np.zeros((1, 64, 64, 1), np.float32))
 
 
-def test_thread_count_is_configurable(emotion_models: ModelFiles, real_faces: np.ndarray, litert: EmotionClassifier) -> None:
+def test_thread_count_is_configurable(
+    emotion_models: ModelFiles, real_faces: np.ndarray, litert: EmotionClassifier
+) -> None:
     one = EmotionClassifier.load(emotion_models.tflite, num_threads=1)
     assert one.num_threads == 1
     np.testing.assert_allclose(one.predict(real_faces), litert.predict(real_faces), atol=1e-5)
@@ -237,11 +256,16 @@ def test_thread_count_is_configurable(emotion_models: ModelFiles, real_faces: np
 def test_the_trained_model_sees_the_astronaut_smile(model: str) -> None:
     """Needs the trained model in models/ (issue 3): the astronaut smiles, so she is 'happy'."""
     shipped = shipped_models()
-    assert shipped is not None, "the trained model (models/emotion_model_int8.tflite + .keras) is not shipped yet"
+    assert shipped is not None, (
+        "the trained model (models/emotion_model_int8.tflite + .keras) is not shipped yet"
+    )
     face = crop_faces(photo_gray(ASTRONAUT), [face_box(ASTRONAUT)])
     for path in (getattr(shipped, model),):
         probabilities = EmotionClassifier.load(path).predict(face)[0]
-        assert EMOTION_LABELS[int(probabilities.argmax())] == "happy", (path, dict(zip(EMOTION_LABELS, probabilities)))
+        assert EMOTION_LABELS[int(probabilities.argmax())] == "happy", (
+            path,
+            dict(zip(EMOTION_LABELS, probabilities)),
+        )
 
 
 @KERAS
@@ -263,7 +287,9 @@ def test_a_model_exported_with_a_fixed_batch_of_one_still_takes_whole_batches(
     path = tmp_path / "fixed_batch.tflite"
     path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
     classifier = EmotionClassifier.load(path)
-    expected = np.concatenate([model.predict(real_faces[i : i + 1], verbose=0) for i in range(len(real_faces))])
+    expected = np.concatenate(
+        [model.predict(real_faces[i : i + 1], verbose=0) for i in range(len(real_faces))]
+    )
     np.testing.assert_allclose(classifier.predict(real_faces), expected, atol=1e-5)
     np.testing.assert_allclose(classifier.predict(real_faces[:1]), expected[:1], atol=1e-5)
 
@@ -276,7 +302,10 @@ def test_the_ferplus_model_keeps_the_contract_and_sees_the_astronaut_smile() -> 
     default = json.loads(Path(f"{SHIPPED_INT8_TFLITE}.json").read_text())
     assert card["labels"] == list(EMOTION_LABELS)
     assert card["input"] == default["input"] and card["output"] == default["output"]
-    assert card["training_config"]["ferplus"] and card["metrics"]["PrivateTest"]["ferplus_majority"]["accuracy"] > 0.8
+    assert (
+        card["training_config"]["ferplus"]
+        and card["metrics"]["PrivateTest"]["ferplus_majority"]["accuracy"] > 0.8
+    )
     face = crop_faces(photo_gray(ASTRONAUT), [face_box(ASTRONAUT)])
     probabilities = EmotionClassifier.load(path).predict(face)[0]
     assert probabilities.sum() == pytest.approx(1.0, abs=1e-3)

@@ -74,7 +74,9 @@ def test_every_input_layout_gives_the_same_faces(classifier: EmotionClassifier, 
     assert annotated is not None and annotated.shape == bgr.shape
 
 
-def test_all_faces_of_a_frame_are_classified_in_one_batch(pipeline: EmotionPipeline, classifier: EmotionClassifier) -> None:
+def test_all_faces_of_a_frame_are_classified_in_one_batch(
+    pipeline: EmotionPipeline, classifier: EmotionClassifier
+) -> None:
     frame, expected = multi_face_frame(1280, 720, 4, background="rocket")
     result, annotated = pipeline.process(frame, 0.0, annotate=True)
     boxes = [f.box for f in result.faces]
@@ -100,7 +102,10 @@ def test_ids_follow_a_moving_face_and_a_newcomer_gets_a_new_one(pipeline: Emotio
         assert len(result.faces) == 1
         ids.append(result.faces[0].track_id)
     assert set(ids) == {ids[0]}
-    placements = [FacePlacement(ASTRONAUT, 120 + 22 * 10, 150 + 30, 110), FacePlacement(GRACE_HOPPER, 40, 140, 100)]
+    placements = [
+        FacePlacement(ASTRONAUT, 120 + 22 * 10, 150 + 30, 110),
+        FacePlacement(GRACE_HOPPER, 40, 140, 100),
+    ]
     frame, expected = compose_frame(640, 480, placements, background="rocket")
     # A face that appears beside a known one is found by the next full scan, within
     # full_scan_interval frames.
@@ -117,7 +122,11 @@ def test_ids_follow_a_moving_face_and_a_newcomer_gets_a_new_one(pipeline: Emotio
 
 
 def test_bad_images_raise_invalid_image_error(pipeline: EmotionPipeline) -> None:
-    for image in (np.zeros((0, 0, 3), np.uint8), np.zeros((1, 1, 3), np.uint8), np.zeros((480, 640, 3), np.float64)):
+    for image in (
+        np.zeros((0, 0, 3), np.uint8),
+        np.zeros((1, 1, 3), np.uint8),
+        np.zeros((480, 640, 3), np.float64),
+    ):
         with pytest.raises(InvalidImageError):
             pipeline.process(image, 0.0)
     # The pipeline still works afterwards.
@@ -142,7 +151,9 @@ def test_settings_changes_apply_and_invalid_ones_are_refused(pipeline: EmotionPi
     assert pipeline.tracker_settings.smoothing == 0.0
 
 
-def test_settings_can_change_from_another_thread_while_frames_are_processed(pipeline: EmotionPipeline) -> None:
+def test_settings_can_change_from_another_thread_while_frames_are_processed(
+    pipeline: EmotionPipeline,
+) -> None:
     frame, expected = multi_face_frame(640, 480, 4)
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -179,7 +190,9 @@ def test_reset_tracking_gives_new_ids(pipeline: EmotionPipeline) -> None:
     assert second.track_id != first.track_id
 
 
-def test_between_full_scans_only_known_faces_are_followed_and_found_alike(classifier: EmotionClassifier) -> None:
+def test_between_full_scans_only_known_faces_are_followed_and_found_alike(
+    classifier: EmotionClassifier,
+) -> None:
     sequence = moving_face_sequence(n_frames=9, step=(18, 4), background="brick")
     tracked = EmotionPipeline(classifier, DetectorSettings(full_scan_interval=3))
     every = EmotionPipeline(classifier, DetectorSettings(full_scan_interval=1))
@@ -201,7 +214,9 @@ def test_a_scene_change_is_scanned_whole_at_once(pipeline: EmotionPipeline) -> N
     result, _ = pipeline.process(photo_bgr(ASTRONAUT), 0.0)
     assert result.full_scan and len(result.faces) == 1
     # Same size, the face elsewhere: the known face is not found again, so the frame is scanned whole.
-    frame, expected = compose_frame(512, 512, [FacePlacement(GRACE_HOPPER, 300, 300, 100)], background="rocket")
+    frame, expected = compose_frame(
+        512, 512, [FacePlacement(GRACE_HOPPER, 300, 300, 100)], background="rocket"
+    )
     result, _ = pipeline.process(frame, 0.1)
     assert result.full_scan
     assert match_faces(expected, [f.box for f in result.faces]) == 1

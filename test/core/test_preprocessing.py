@@ -27,7 +27,9 @@ def test_a_square_box_is_cropped_and_resized_with_inter_area() -> None:
     gray = photo_gray(GRACE_HOPPER)
     (box,) = FaceDetector().detect(gray)
     assert box.width == box.height
-    expected = cv2.resize(gray[box.y : box.y + box.height, box.x : box.x + box.width], (48, 48), interpolation=cv2.INTER_AREA)
+    expected = cv2.resize(
+        gray[box.y : box.y + box.height, box.x : box.x + box.width], (48, 48), interpolation=cv2.INTER_AREA
+    )
     np.testing.assert_array_equal(crop_faces(gray, [box])[0, :, :, 0], expected.astype(np.float32))
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import struct
 import re
+import struct
 import subprocess
 import sys
 from pathlib import Path

@@ -115,8 +115,13 @@ def test_packed_conversion_is_a_view_on_the_message_data() -> None:
     assert np.shares_memory(array, np.frombuffer(msg.data, np.uint8))
 
 
-def _image(encoding: str = "bgr8", height: int = 4, width: int = 6, step: int | None = None,
-           length: int | None = None) -> Image:
+def _image(
+    encoding: str = "bgr8",
+    height: int = 4,
+    width: int = 6,
+    step: int | None = None,
+    length: int | None = None,
+) -> Image:
     msg = Image()
     msg.encoding = encoding
     msg.height, msg.width = height, width

@@ -15,15 +15,16 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
-from emotion_msgs.msg import FaceEmotionArray
 from lifecycle_msgs.msg import Transition
 from rcl_interfaces.srv import GetParameters
 
+from emotion_msgs.msg import FaceEmotionArray
+from emotion_recognition.tools.process import LoggedProcess
 from test.support.models import ModelFiles
 from test.support.node_rig import FACE_BOX, FACE_FRAME, NodeRig
 from test.support.ros_graph import GraphClient, ros_environment
@@ -46,40 +47,34 @@ def _process_groups() -> dict[int, list[int]]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2:].split()
+        fields = stat[stat.rindex(")") + 2 :].split()
         if fields[0] != "Z":
             groups.setdefault(int(fields[2]), []).append(int(entry.name))
     return groups
 
 
-class LaunchProcess:
+class LaunchProcess(LoggedProcess):
     """A launch file running in its own session (process group), its output captured to a file."""
 
-    def __init__(self, launch_file: Path, arguments: list[str], domain_id: int, log_path: Path,
-                 env: dict[str, str] | None = None) -> None:
-        self.log_path = log_path
-        self._log = open(log_path, "wb")
-        self.process = subprocess.Popen(
+    def __init__(
+        self,
+        launch_file: Path,
+        arguments: list[str],
+        domain_id: int,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(
             [sys.executable, "-m", "test.support.launch_runner", str(launch_file), *arguments],
-            stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True,
+            log_path,
             env={**ros_environment(domain_id), **(env or {})},
+            cwd=REPO,
+            new_session=True,
         )
         self.group = self.process.pid
 
-    def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
     def wait_for_log(self, text: str, timeout_s: float = STARTUP_TIMEOUT_S) -> str:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            log = self.log()
-            if text in log:
-                return log
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise AssertionError(f"{text!r} not in the launch output (exit {self.process.poll()}):\n{self.log()}")
+        return super().wait_for_log(text, timeout_s)
 
     def members(self) -> list[int]:
         """Processes left in the launch's process group (the launch itself and what it started)."""
@@ -106,7 +101,7 @@ class LaunchProcess:
         if self.members():
             os.killpg(self.group, signal.SIGKILL)
         self.process.wait(timeout=10)
-        self._log.close()
+        super().close()
 
 
 @pytest.fixture
@@ -114,12 +109,17 @@ def start_launch(ros_domain: int, tmp_path: Path, emotion_models: ModelFiles) ->
     """Start a launch file (default: the package's) with arguments; closed at the end of the test."""
     started: list[tuple[LaunchProcess, GraphClient | None]] = []
 
-    def start(*arguments: str, launch_file: Path = LAUNCH_FILE, model: bool = True,
-              env: dict[str, str] | None = None) -> LaunchProcess:
+    def start(
+        *arguments: str,
+        launch_file: Path = LAUNCH_FILE,
+        model: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> LaunchProcess:
         if model and not emotion_models.trained and launch_file == LAUNCH_FILE:
             arguments = (*arguments, f"model_path:={emotion_models.tflite}")
-        launch = LaunchProcess(launch_file, list(arguments), ros_domain,
-                               tmp_path / f"launch{len(started)}.log", env)
+        launch = LaunchProcess(
+            launch_file, list(arguments), ros_domain, tmp_path / f"launch{len(started)}.log", env
+        )
         started.append((launch, None))
         return launch
 
@@ -139,8 +139,14 @@ def start_launch(ros_domain: int, tmp_path: Path, emotion_models: ModelFiles) ->
                 launch.close()
 
 
-def _rig(start_launch, launch: LaunchProcess, models: ModelFiles, namespace: str, image_topic: str,
-         compressed: bool = False) -> NodeRig:
+def _rig(
+    start_launch,
+    launch: LaunchProcess,
+    models: ModelFiles,
+    namespace: str,
+    image_topic: str,
+    compressed: bool = False,
+) -> NodeRig:
     client = start_launch.client()
     return NodeRig(launch, client, models, namespace, image_topic, compressed)  # type: ignore[arg-type]
 
@@ -345,7 +351,9 @@ def test_rviz_config_shows_the_annotated_image_topic() -> None:
     import yaml
 
     config = yaml.safe_load((REPO / "config" / "emotion_recognition.rviz").read_text(encoding="utf-8"))
-    images = [d for d in config["Visualization Manager"]["Displays"] if d["Class"] == "rviz_default_plugins/Image"]
+    images = [
+        d for d in config["Visualization Manager"]["Displays"] if d["Class"] == "rviz_default_plugins/Image"
+    ]
     assert len(images) == 1
     assert images[0]["Topic"]["Value"] == "/image_annotated"
     # The node publishes reliable images; an RViz subscription that is reliable or best effort matches.

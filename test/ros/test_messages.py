@@ -32,7 +32,11 @@ RESULT = FrameResult(
 
 def test_face_emotion_array_carries_header_labels_boxes_ids_and_probabilities() -> None:
     msg = to_face_emotion_array(RESULT, _header())
-    assert (msg.header.stamp.sec, msg.header.stamp.nanosec, msg.header.frame_id) == (1700000000, 123456789, "head_camera")
+    assert (msg.header.stamp.sec, msg.header.stamp.nanosec, msg.header.frame_id) == (
+        1700000000,
+        123456789,
+        "head_camera",
+    )
     assert list(msg.labels) == list(EMOTION_LABELS)
     assert len(msg.faces) == 2
     first, second = msg.faces
@@ -43,7 +47,12 @@ def test_face_emotion_array_carries_header_labels_boxes_ids_and_probabilities() 
     assert first.confidence == pytest.approx(0.7)
     np.testing.assert_allclose(first.probabilities, RESULT.faces[0].probabilities)
     # A box reaching past the image border is clipped to the image.
-    assert (second.box.x_offset, second.box.y_offset, second.box.width, second.box.height) == (600, 440, 40, 40)
+    assert (second.box.x_offset, second.box.y_offset, second.box.width, second.box.height) == (
+        600,
+        440,
+        40,
+        40,
+    )
     assert second.label == second.NEUTRAL and second.track_id == 12
 
 
@@ -57,7 +66,9 @@ def test_detection_array_is_consistent_with_the_emotions() -> None:
     assert (first.bbox.center.position.x, first.bbox.center.position.y) == (140.0, 95.0)
     assert (first.bbox.size_x, first.bbox.size_y, first.bbox.center.theta) == (80.0, 90.0, 0.0)
     assert [r.hypothesis.class_id for r in first.results] == list(EMOTION_LABELS)
-    np.testing.assert_allclose([r.hypothesis.score for r in first.results], RESULT.faces[0].probabilities, rtol=1e-6)
+    np.testing.assert_allclose(
+        [r.hypothesis.score for r in first.results], RESULT.faces[0].probabilities, rtol=1e-6
+    )
     second = msg.detections[1]
     assert (second.bbox.center.position.x, second.bbox.size_x) == (620.0, 40.0)
 

@@ -27,7 +27,8 @@ from emotion_recognition.ros.image_conversion import array_to_image_msg
 from emotion_recognition.spec import EMOTION_LABELS
 from test.support.images import FACE_MATCH_IOU, bgr_to_yuv422
 from test.support.models import ModelFiles
-from test.support.node_rig import FACE_BOX, FACE_FRAME, FACE_FREE_FRAME, FRAME_ID, NodeRig as Rig
+from test.support.node_rig import FACE_BOX, FACE_FRAME, FACE_FREE_FRAME, FRAME_ID
+from test.support.node_rig import NodeRig as Rig
 from test.support.ros_graph import GraphClient, NodeProcess, model_args, stamp_is
 
 # Each test starts processes (node, DDS peers, builds): see the `slow` marker in pyproject.toml.
@@ -37,11 +38,13 @@ NAMESPACE = "/cam1"
 NODE = f"{NAMESPACE}/emotion_recognition"
 IMAGE_TOPIC = "/camera/image_raw"
 
+
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory, emotion_models: ModelFiles, ros_domain_id: int):
     log_path = tmp_path_factory.mktemp("node") / "node.log"
     node = NodeProcess(
-        ros_domain_id, ["-r", f"__ns:={NAMESPACE}", "-r", f"image:={IMAGE_TOPIC}", *model_args(emotion_models)],
+        ros_domain_id,
+        ["-r", f"__ns:={NAMESPACE}", "-r", f"image:={IMAGE_TOPIC}", *model_args(emotion_models)],
         log_path,
     )
     client = GraphClient(ros_domain_id)
@@ -190,8 +193,15 @@ def test_runtime_parameter_change_changes_the_behaviour(rig: Rig) -> None:
         ({"model_path": "/tmp/other.tflite"}, "configure"),
         ({"image_reliability": "reliable"}, "configure"),
     ],
-    ids=["scale_below_1", "max_below_min", "tiny_detection_width", "smoothing_above_1", "wrong_type",
-         "model_while_active", "reliability_while_active"],
+    ids=[
+        "scale_below_1",
+        "max_below_min",
+        "tiny_detection_width",
+        "smoothing_above_1",
+        "wrong_type",
+        "model_while_active",
+        "reliability_while_active",
+    ],
 )
 def test_bad_parameter_values_are_refused_with_a_reason(rig: Rig, values: dict, reason_mentions: str) -> None:
     results = rig.set_parameters(**values)
@@ -205,8 +215,13 @@ def test_bad_parameter_values_are_refused_with_a_reason(rig: Rig, values: dict, 
     assert len(rig.answer(sec).faces) == 1
 
 
-def _bad_image(encoding: str = "bgr8", height: int = 120, width: int = 160, step: int | None = None,
-               length: int | None = None) -> Image:
+def _bad_image(
+    encoding: str = "bgr8",
+    height: int = 120,
+    width: int = 160,
+    step: int | None = None,
+    length: int | None = None,
+) -> Image:
     msg = Image(encoding=encoding, height=height, width=width)
     msg.step = width * 3 if step is None else step
     msg.data = bytes(height * msg.step if length is None else length)
@@ -224,7 +239,9 @@ def _bad_image(encoding: str = "bgr8", height: int = 120, width: int = 160, step
     ],
     ids=lambda v: v if isinstance(v, str) else "",
 )
-def test_bad_input_is_logged_once_and_the_next_good_frame_is_answered(rig: Rig, bad: Image, cause: str) -> None:
+def test_bad_input_is_logged_once_and_the_next_good_frame_is_answered(
+    rig: Rig, bad: Image, cause: str
+) -> None:
     for count in range(1, 4):  # the same problem three times: logged once (throttled per cause)
         bad_sec = rig.stamp()
         bad.header = rig.header(bad_sec)
@@ -243,7 +260,9 @@ def test_diagnostics_report_rates_drops_timing_and_model(rig: Rig) -> None:
     def fresh_report() -> dict[str, str]:
         first = len(rig.diagnostics.messages)
         report = rig.diagnostics.wait_for(
-            lambda m: rig.diagnostics.messages.index(m) >= first and rig.diagnostic_value(m, "model") is not None
+            lambda m: (
+                rig.diagnostics.messages.index(m) >= first and rig.diagnostic_value(m, "model") is not None
+            )
         )
         return {kv.key: kv.value for s in report.status if s.name.startswith(NODE + ":") for kv in s.values}
 
@@ -253,8 +272,14 @@ def test_diagnostics_report_rates_drops_timing_and_model(rig: Rig) -> None:
         rig.send_bgr(FACE_FRAME, sec)
         rig.answer(sec)
     after = fresh_report()
-    for key in ("input rate (Hz)", "processed rate (Hz)", "dropped frames (last period)",
-                "processing time mean (ms)", "processing time max (ms)", "receive to publish latency mean (ms)"):
+    for key in (
+        "input rate (Hz)",
+        "processed rate (Hz)",
+        "dropped frames (last period)",
+        "processing time mean (ms)",
+        "processing time max (ms)",
+        "receive to publish latency mean (ms)",
+    ):
         assert float(after[key]) >= 0.0, key
     assert int(after["processed frames (total)"]) - int(before["processed frames (total)"]) >= 3
     assert after["dropped frames (total)"] == before["dropped frames (total)"]
@@ -269,8 +294,13 @@ def test_stale_input_turns_diagnostics_to_warn(rig: Rig) -> None:
     try:
         first = len(rig.diagnostics.messages)
         warn = rig.diagnostics.wait_for(
-            lambda m: rig.diagnostics.messages.index(m) >= first
-            and any(s.name.startswith(NODE + ":") and s.level == b"\x01" and "no image" in s.message for s in m.status)
+            lambda m: (
+                rig.diagnostics.messages.index(m) >= first
+                and any(
+                    s.name.startswith(NODE + ":") and s.level == b"\x01" and "no image" in s.message
+                    for s in m.status
+                )
+            )
         )
         assert warn
     finally:
@@ -287,4 +317,3 @@ def test_every_declared_parameter_is_in_the_shipped_yaml_and_vice_versa(rig: Rig
 
 def test_node_is_a_lifecycle_node_in_state_active(rig: Rig) -> None:
     assert rig.lifecycle_state() == "active"
-

@@ -4,10 +4,10 @@ face with that cascade."""
 
 from __future__ import annotations
 
-import pytest
 import shutil
 from pathlib import Path
 
+import pytest
 from lifecycle_msgs.msg import Transition
 
 from emotion_recognition.core.cascade import find_cascade
@@ -19,12 +19,17 @@ from test.support.ros_graph import GraphClient, NodeProcess, model_args
 pytestmark = pytest.mark.slow
 
 
-def test_cascade_path_is_read_on_configure(ros_domain: int, tmp_path: Path, emotion_models: ModelFiles) -> None:
+def test_cascade_path_is_read_on_configure(
+    ros_domain: int, tmp_path: Path, emotion_models: ModelFiles
+) -> None:
     missing = tmp_path / "missing" / "haarcascade_frontalface_default.xml"
     copy = tmp_path / "my_cascade.xml"
     shutil.copy(find_cascade(), copy)
-    node = NodeProcess(ros_domain, ["-p", f"detector.cascade_path:={missing}", *model_args(emotion_models)],
-                       tmp_path / "node.log")
+    node = NodeProcess(
+        ros_domain,
+        ["-p", f"detector.cascade_path:={missing}", *model_args(emotion_models)],
+        tmp_path / "node.log",
+    )
     client = GraphClient(ros_domain)
     try:
         rig = NodeRig(node, client, emotion_models, "", "/image")

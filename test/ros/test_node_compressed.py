@@ -28,10 +28,15 @@ def rig(tmp_path_factory: pytest.TempPathFactory, emotion_models: ModelFiles, ro
     node = NodeProcess(
         ros_domain_id,
         [
-            "-r", f"__ns:={NAMESPACE}",
+            "-r",
+            f"__ns:={NAMESPACE}",
             # image_transport naming, as the launch file remaps it
-            "-r", f"image:={IMAGE_TOPIC}", "-r", f"image/compressed:={IMAGE_TOPIC}/compressed",
-            "-p", "use_compressed:=true",
+            "-r",
+            f"image:={IMAGE_TOPIC}",
+            "-r",
+            f"image/compressed:={IMAGE_TOPIC}/compressed",
+            "-p",
+            "use_compressed:=true",
             *model_args(emotion_models),
         ],
         log_path,
@@ -56,7 +61,8 @@ def test_subscribes_to_the_compressed_topic(rig: NodeRig) -> None:
 
 
 @pytest.mark.parametrize(
-    ("extension", "gray"), [(".jpg", False), (".png", False), (".jpg", True), (".png", True)],
+    ("extension", "gray"),
+    [(".jpg", False), (".png", False), (".jpg", True), (".png", True)],
     ids=["jpeg", "png", "gray_jpeg", "gray_png"],
 )
 def test_compressed_face_photo_is_answered(rig: NodeRig, extension: str, gray: bool) -> None:
@@ -68,7 +74,11 @@ def test_compressed_face_photo_is_answered(rig: NodeRig, extension: str, gray: b
     assert len(emotions.faces) == 1
     assert _box(emotions.faces[0]).iou(FACE_BOX) >= FACE_MATCH_IOU
     annotated = rig.annotated.wait_for(lambda m: m.header.stamp.sec == sec)
-    assert (annotated.width, annotated.height, annotated.encoding) == (FACE_FRAME.shape[1], FACE_FRAME.shape[0], "bgr8")
+    assert (annotated.width, annotated.height, annotated.encoding) == (
+        FACE_FRAME.shape[1],
+        FACE_FRAME.shape[0],
+        "bgr8",
+    )
 
 
 def test_compressed_face_free_photo_gives_an_empty_list(rig: NodeRig) -> None:

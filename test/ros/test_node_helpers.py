@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from emotion_recognition.ros import parameters as params
 from emotion_recognition.resources import SHIPPED_MODEL_FILE, model_search_paths, resolve_model_path
+from emotion_recognition.ros import parameters as params
 from emotion_recognition.ros.throttle import CauseThrottle
 
 REPO = Path(__file__).resolve().parents[2]

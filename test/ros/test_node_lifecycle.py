@@ -43,7 +43,10 @@ def rig(tmp_path_factory: pytest.TempPathFactory, emotion_models: ModelFiles, ro
 def test_missing_model_fails_configure_with_a_readable_message(rig: NodeRig) -> None:
     # autostart tried to configure and failed; the process is still running.
     log = rig.node.wait_for_log("configure failed")
-    assert f"cannot load the emotion model: model file '{MISSING_MODEL}' (parameter model_path) does not exist" in log
+    assert (
+        f"cannot load the emotion model: model file '{MISSING_MODEL}' (parameter model_path) does not exist"
+        in log
+    )
     assert "Traceback" not in log
     assert rig.node.alive
     assert rig.lifecycle_state() == "unconfigured"
@@ -52,7 +55,9 @@ def test_missing_model_fails_configure_with_a_readable_message(rig: NodeRig) -> 
     assert rig.lifecycle_state() == "unconfigured"
     # /diagnostics says why.
     report = rig.diagnostics.wait_for(
-        lambda m: any(s.name.startswith(rig.node_name + ":") and s.level == DiagnosticStatus.ERROR for s in m.status)
+        lambda m: any(
+            s.name.startswith(rig.node_name + ":") and s.level == DiagnosticStatus.ERROR for s in m.status
+        )
     )
     status = next(s for s in report.status if s.name.startswith(rig.node_name + ":"))
     assert "not configured" in status.message and MISSING_MODEL in status.message
@@ -93,7 +98,9 @@ def test_deactivate_clears_the_faces_stops_taking_images_and_activate_resumes(ri
     assert rig.lifecycle_state() == "inactive"
     cleared = rig.emotions.wait_for(lambda m: rig.emotions.messages.index(m) >= before)
     assert cleared.faces == [] and list(cleared.labels) == list(rig.emotions.messages[before - 1].labels)
-    rig.client.wait_until(lambda: rig.images.get_subscription_count() == 0, "the image subscription to go away")
+    rig.client.wait_until(
+        lambda: rig.images.get_subscription_count() == 0, "the image subscription to go away"
+    )
     time.sleep(1.0)  # anything published while inactive would arrive meanwhile
     assert len(rig.emotions.messages) == before + 1
     for inbox in (rig.emotions, rig.detections, rig.annotated):  # the topics stay while inactive
@@ -112,12 +119,13 @@ def test_cleanup_allows_changing_configure_time_parameters(rig: NodeRig) -> None
     assert rig.set_parameters(image_reliability="reliable")[0].successful
     assert rig.change_state(Transition.TRANSITION_CONFIGURE) is True
     assert rig.change_state(Transition.TRANSITION_ACTIVATE) is True
-    assert "subscribed to /lab/camera/image_raw (reliable, depth 1)" in rig.node.wait_for_log("(reliable, depth 1)")
+    assert "subscribed to /lab/camera/image_raw (reliable, depth 1)" in rig.node.wait_for_log(
+        "(reliable, depth 1)"
+    )
     rig.wait_until_connected()
     sec = rig.stamp()
     rig.send_bgr(FACE_FRAME, sec)
     assert len(rig.answer(sec).faces) == 1
-
 
 
 def test_overload_skips_stale_frames_answers_the_newest_and_warns(
@@ -129,10 +137,24 @@ def test_overload_skips_stale_frames_answers_the_newest_and_warns(
     /diagnostics says it cannot keep up. A node of its own; frames are sent until /diagnostics reports a
     drop, so no sleep has to be long or short enough."""
     domain_id = next_ros_domain_id()
-    node = NodeProcess(domain_id, ["-r", f"__ns:={NAMESPACE}", "-r", f"image:={IMAGE_TOPIC}",
-                                   "-p", f"model_path:={emotion_models.tflite}", "-p", "image_reliability:=reliable",
-                                   "-p", "detector.scale_factor:=1.01", "-p", "detector.full_scan_interval:=1"],
-                       tmp_path / "node.log")
+    node = NodeProcess(
+        domain_id,
+        [
+            "-r",
+            f"__ns:={NAMESPACE}",
+            "-r",
+            f"image:={IMAGE_TOPIC}",
+            "-p",
+            f"model_path:={emotion_models.tflite}",
+            "-p",
+            "image_reliability:=reliable",
+            "-p",
+            "detector.scale_factor:=1.01",
+            "-p",
+            "detector.full_scan_interval:=1",
+        ],
+        tmp_path / "node.log",
+    )
     client = GraphClient(domain_id)
     try:
         node.wait_for_log("active: subscribed to")
@@ -142,8 +164,11 @@ def test_overload_skips_stale_frames_answers_the_newest_and_warns(
 
         def cannot_keep_up(report) -> bool:
             return rig.diagnostics.messages.index(report) >= first_report and any(
-                s.name.startswith(rig.node_name + ":") and s.level == DiagnosticStatus.WARN
-                and "cannot keep up" in s.message for s in report.status)
+                s.name.startswith(rig.node_name + ":")
+                and s.level == DiagnosticStatus.WARN
+                and "cannot keep up" in s.message
+                for s in report.status
+            )
 
         sec, sent = rig.stamp(), 0
         deadline = time.monotonic() + 120
@@ -155,7 +180,9 @@ def test_overload_skips_stale_frames_answers_the_newest_and_warns(
         rig.send_bgr(FACE_FRAME, sec, sent * 1000)  # the newest frame
         newest = rig.answer(sec, sent * 1000)
         assert len(newest.faces) == 1
-        answered = [m.header.stamp.nanosec for m in rig.emotions.matching(lambda m: m.header.stamp.sec == sec)]
+        answered = [
+            m.header.stamp.nanosec for m in rig.emotions.matching(lambda m: m.header.stamp.sec == sec)
+        ]
         assert answered == sorted(answered) and len(answered) < sent + 1
         warn = rig.diagnostics.matching(cannot_keep_up)[0]
         assert int(rig.diagnostic_value(warn, "dropped frames (last period)")) >= 1
@@ -180,7 +207,12 @@ def test_out_of_range_and_mistyped_values_in_a_parameter_file_fail_configure_not
     assert "scale_factor: 5.0" in text and "min_neighbors: 2.5" in text
     params_file = tmp_path / "my_params.yaml"
     params_file.write_text(text, encoding="utf-8")
-    node = NodeProcess(next_ros_domain_id(), ["-p", f"model_path:={emotion_models.tflite}"], tmp_path / "node.log", params_file)
+    node = NodeProcess(
+        next_ros_domain_id(),
+        ["-p", f"model_path:={emotion_models.tflite}"],
+        tmp_path / "node.log",
+        params_file,
+    )
     try:
         log = node.wait_for_log("autostart: configure failed")
         assert "configure failed: invalid parameters: detector.scale_factor" in log

@@ -19,7 +19,9 @@ pytestmark = pytest.mark.slow
 FERPLUS_MODEL = Path(SHIPPED_INT8_TFLITE).with_name("emotion_model_ferplus_int8.tflite")
 
 
-def test_model_path_selects_the_ferplus_model(ros_domain: int, tmp_path: Path, emotion_models: ModelFiles) -> None:
+def test_model_path_selects_the_ferplus_model(
+    ros_domain: int, tmp_path: Path, emotion_models: ModelFiles
+) -> None:
     node = NodeProcess(ros_domain, ["-p", f"model_path:={FERPLUS_MODEL}"], tmp_path / "node.log")
     client = GraphClient(ros_domain)
     try:

@@ -31,8 +31,14 @@ def cameras(tmp_path_factory: pytest.TempPathFactory, emotion_models: ModelFiles
         for name, node in nodes.items():
             node.wait_for_log("active: subscribed to")
             # Nobody looks at the right camera's annotated image.
-            rigs[name] = NodeRig(node, client, emotion_models, f"/{name}", f"/{name}/image_raw",
-                                 subscribe_annotated=name == "left")
+            rigs[name] = NodeRig(
+                node,
+                client,
+                emotion_models,
+                f"/{name}",
+                f"/{name}/image_raw",
+                subscribe_annotated=name == "left",
+            )
         for rig in rigs.values():
             rig.wait_until_connected()
         yield rigs
@@ -65,10 +71,14 @@ def test_each_instance_reports_itself_and_draws_only_for_a_subscriber(cameras: d
     for name, rig in cameras.items():
         first = len(rig.diagnostics.messages)
         report = rig.diagnostics.wait_for(
-            lambda m, r=rig, f=first: r.diagnostics.messages.index(m) >= f and r.diagnostic_value(m, "state") is not None
+            lambda m, r=rig, f=first: (
+                r.diagnostics.messages.index(m) >= f and r.diagnostic_value(m, "state") is not None
+            )
         )
-        totals[name] = {key: rig.diagnostic_value(report, key)
-                        for key in ("processed frames (total)", "annotated images (total)")}
+        totals[name] = {
+            key: rig.diagnostic_value(report, key)
+            for key in ("processed frames (total)", "annotated images (total)")
+        }
     assert int(totals["left"]["processed frames (total)"]) >= 2
     assert int(totals["right"]["processed frames (total)"]) >= 2
     assert int(totals["left"]["annotated images (total)"]) >= 2

@@ -43,7 +43,9 @@ def test_yaml_holds_every_declared_parameter_at_its_default_and_nothing_else() -
         assert type(value) is type(params.PARAMETERS_BY_NAME[name].default), name
 
 
-@pytest.mark.parametrize(("group", "cls"), [(params.DETECTOR, DetectorSettings), (params.TRACKER, TrackerSettings)])
+@pytest.mark.parametrize(
+    ("group", "cls"), [(params.DETECTOR, DetectorSettings), (params.TRACKER, TrackerSettings)]
+)
 def test_every_core_setting_is_a_parameter_with_the_core_default(group: str, cls: type) -> None:
     specs = [s for s in params.PARAMETERS if s.group == group]
     assert {s.field for s in specs} == {f.name for f in dataclasses.fields(cls)}

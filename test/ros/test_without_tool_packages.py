@@ -9,11 +9,13 @@ the package fail as if it were not installed. In the distribution-like environme
 
 from __future__ import annotations
 
-import pytest
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from emotion_recognition.tools.process import LoggedProcess
 from test.support.models import ModelFiles
 from test.support.node_rig import FACE_FRAME, NodeRig
 from test.support.ros_graph import PARAMS_FILE, GraphClient, model_args, ros_environment
@@ -30,32 +32,6 @@ def _without(packages: tuple[str, ...], code: str) -> list[str]:
     return [sys.executable, "-c", f"{block}\n{code}"]
 
 
-class _Process:
-    """The node started by a custom command line (NodeRig only needs ``log()``)."""
-
-    def __init__(self, command: list[str], domain_id: int, log_path: Path) -> None:
-        self.log_path = log_path
-        self._log = open(log_path, "wb")
-        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
-                                        env=ros_environment(domain_id), cwd="/")
-
-    def log(self) -> str:
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(2)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
-        return self.process.returncode
-
-
 def test_the_node_answers_a_face_without_matplotlib_scikit_image_and_tqdm(
     ros_domain: int, tmp_path: Path, emotion_models: ModelFiles
 ) -> None:
@@ -65,9 +41,13 @@ def test_the_node_answers_a_face_without_matplotlib_scikit_image_and_tqdm(
         "main()\n"
         f"assert not any(sys.modules.get(name) for name in {TOOL_PACKAGES!r})\n"
     )
-    command = _without(TOOL_PACKAGES, code) + ["--ros-args", "--params-file", str(PARAMS_FILE),
-                                               *model_args(emotion_models)]
-    node = _Process(command, ros_domain, tmp_path / "node.log")
+    command = _without(TOOL_PACKAGES, code) + [
+        "--ros-args",
+        "--params-file",
+        str(PARAMS_FILE),
+        *model_args(emotion_models),
+    ]
+    node = LoggedProcess(command, tmp_path / "node.log", env=ros_environment(ros_domain), cwd="/")
     client = GraphClient(ros_domain)
     try:
         rig = NodeRig(node, client, emotion_models, "", "/image")  # type: ignore[arg-type]
@@ -83,8 +63,14 @@ def test_the_node_answers_a_face_without_matplotlib_scikit_image_and_tqdm(
 
 def _run_tool(module: str, arguments: list[str], missing: str, tmp_path: Path) -> subprocess.CompletedProcess:
     code = f"import sys\nfrom {module} import main\nsys.exit(main({arguments!r}))"
-    return subprocess.run(_without((missing,), code), capture_output=True, text=True, timeout=120,
-                          env=ros_environment(0), cwd=tmp_path)
+    return subprocess.run(
+        _without((missing,), code),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=ros_environment(0),
+        cwd=tmp_path,
+    )
 
 
 def test_emotion_bag_process_without_tqdm_names_the_package(tmp_path: Path) -> None:
@@ -98,8 +84,9 @@ def test_emotion_bag_process_without_tqdm_names_the_package(tmp_path: Path) -> N
 
 
 def test_emotion_bag_process_without_matplotlib_names_the_package(tmp_path: Path) -> None:
-    result = _run_tool("emotion_recognition.tools.bag_process", [str(tmp_path / "some_bag")], "matplotlib",
-                       tmp_path)
+    result = _run_tool(
+        "emotion_recognition.tools.bag_process", [str(tmp_path / "some_bag")], "matplotlib", tmp_path
+    )
     assert result.returncode == 1, result
     assert "needs the Python package matplotlib" in result.stderr and "python3-matplotlib" in result.stderr
     assert "Traceback" not in result.stderr

@@ -26,7 +26,11 @@ def write_photo_bag(path: Path, storage: str, compressed: bool, topic: str = IMA
     bag with one image topic; return the frames' stamps and pasted face boxes."""
     frames = list(sample_frames())[::SAMPLE_STRIDE]
     bagio.write_image_bag(
-        path, ((f.image, f.stamp_ns) for f in frames), topic=topic, storage=storage, compressed=compressed,
+        path,
+        ((f.image, f.stamp_ns) for f in frames),
+        topic=topic,
+        storage=storage,
+        compressed=compressed,
         frame_id=SAMPLE_FRAME_ID,
     )
     return [BagFrame(f.stamp_ns, f.face_boxes) for f in frames]

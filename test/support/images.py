@@ -21,17 +21,21 @@ builds a frame returns a new, writable array.
 
 from __future__ import annotations
 
-import functools
-import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
 
 from emotion_recognition.core.types import Box
-from emotion_recognition.tools.photos import ASTRONAUT, FACE_BOXES, GRACE_HOPPER, HEAD_CONTEXT, paste_head, photo_bgr
+from emotion_recognition.tools.photos import (
+    ASTRONAUT,
+    FACE_BOXES,
+    GRACE_HOPPER,
+    HEAD_CONTEXT,
+    paste_head,
+    photo_bgr,
+)
 
 FACE_NAMES: tuple[str, ...] = (ASTRONAUT, GRACE_HOPPER)
 FACE_FREE_NAMES: tuple[str, ...] = ("coffee", "rocket", "brick", "grass", "gravel")
@@ -40,6 +44,7 @@ BACKGROUND_NAMES: tuple[str, ...] = ("coffee", "rocket", "brick")
 
 # A detection "is" a face of the ground truth when their IoU reaches this (Haar framing differs).
 FACE_MATCH_IOU = 0.5
+
 
 def photo_gray(name: str) -> np.ndarray:
     """The named photograph as a new grayscale uint8 array."""
@@ -101,8 +106,14 @@ def paste_face(frame: np.ndarray, placement: FacePlacement) -> Box:
     return the face box in frame pixels, clipped to the frame."""
     face = FACE_BOXES[placement.name]
     face_height = face.height * placement.face_width / face.width
-    return paste_head(frame, placement.name, placement.mirror, placement.x + placement.face_width / 2,
-                      placement.y + face_height / 2, placement.face_width)
+    return paste_head(
+        frame,
+        placement.name,
+        placement.mirror,
+        placement.x + placement.face_width / 2,
+        placement.y + face_height / 2,
+        placement.face_width,
+    )
 
 
 def compose_frame(
@@ -117,7 +128,9 @@ def compose_frame(
     return frame, boxes
 
 
-def grid_placements(width: int, height: int, n_faces: int, face_width: int | None = None) -> list[FacePlacement]:
+def grid_placements(
+    width: int, height: int, n_faces: int, face_width: int | None = None
+) -> list[FacePlacement]:
     """Lay ``n_faces`` faces out on a grid (one per cell, centred), alternating the astronaut and Grace
     Hopper, every second one mirrored. ``face_width`` defaults to a size that fits the cell with its
     head context, at most a quarter of the frame height (120 px for one face at 640x480, 93 px for

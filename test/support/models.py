@@ -10,9 +10,9 @@ Building the stand-in imports TensorFlow into the test process (a few seconds, o
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest

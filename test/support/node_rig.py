@@ -14,7 +14,6 @@ from typing import Any
 import cv2
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
-from emotion_msgs.msg import FaceEmotionArray
 from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.msg import ParameterType, ParameterValue
@@ -23,6 +22,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray
 
+from emotion_msgs.msg import FaceEmotionArray
 from emotion_recognition.core.types import Box
 from emotion_recognition.ros.image_conversion import array_to_image_msg
 from test.support.images import ASTRONAUT, face_box, photo_bgr
@@ -60,8 +60,16 @@ def compressed_msg(bgr: np.ndarray, extension: str, header: Any = None, quality:
 class NodeRig:
     """The running node plus the test's publishers and inboxes."""
 
-    def __init__(self, node: NodeProcess, client: GraphClient, models: ModelFiles, namespace: str,
-                 image_topic: str, compressed: bool = False, subscribe_annotated: bool = True) -> None:
+    def __init__(
+        self,
+        node: NodeProcess,
+        client: GraphClient,
+        models: ModelFiles,
+        namespace: str,
+        image_topic: str,
+        compressed: bool = False,
+        subscribe_annotated: bool = True,
+    ) -> None:
         self.node = node
         self.client = client
         self.models = models
@@ -78,9 +86,14 @@ class NodeRig:
 
     def wait_until_connected(self) -> None:
         """Wait for the node's image subscription and output publishers, then for a first answer."""
-        self.client.wait_until(lambda: self.images.get_subscription_count() > 0, "the node's image subscription")
-        for inbox, what in ((self.emotions, "emotions"), (self.detections, "detections"),
-                            (self.annotated, "image_annotated")):
+        self.client.wait_until(
+            lambda: self.images.get_subscription_count() > 0, "the node's image subscription"
+        )
+        for inbox, what in (
+            (self.emotions, "emotions"),
+            (self.detections, "detections"),
+            (self.annotated, "image_annotated"),
+        ):
             if inbox is None:
                 continue
             self.client.wait_until(
@@ -131,7 +144,9 @@ class NodeRig:
     def wait_for_rejected(self, cause: str, count: int) -> None:
         """Wait until /diagnostics reports ``count`` frames refused for ``cause``: the node has taken and
         refused the bad frame (a good frame sent at once could otherwise replace it unseen)."""
-        self.diagnostics.wait_for(lambda m: int(self.diagnostic_value(m, f"rejected frames ({cause})") or 0) >= count)
+        self.diagnostics.wait_for(
+            lambda m: int(self.diagnostic_value(m, f"rejected frames ({cause})") or 0) >= count
+        )
 
     def send(self, msg: Image | CompressedImage) -> None:
         self.images.publish(msg)
@@ -165,11 +180,11 @@ class NodeRig:
         return self.client.call(SetParameters, f"{self.node_name}/set_parameters", request).results
 
     def lifecycle_state(self) -> str:
-        return self.client.call(GetState, f"{self.node_name}/get_state", GetState.Request()).current_state.label
+        return self.client.call(
+            GetState, f"{self.node_name}/get_state", GetState.Request()
+        ).current_state.label
 
     def change_state(self, transition_id: int) -> bool:
         request = ChangeState.Request()
         request.transition.id = transition_id
         return self.client.call(ChangeState, f"{self.node_name}/change_state", request).success
-
-

@@ -15,8 +15,9 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
@@ -55,9 +56,12 @@ class NodeProcess(LoggedProcess):
     """The node running as a separate process (``--ros-args`` with the shipped parameter file), run
     from ``/`` (the node must not depend on the working directory)."""
 
-    def __init__(self, domain_id: int, ros_args: list[str], log_path: Path,
-                 params_file: Path = PARAMS_FILE) -> None:
-        super().__init__(node_command(ros_args, params_file), log_path, env=ros_environment(domain_id), cwd="/")
+    def __init__(
+        self, domain_id: int, ros_args: list[str], log_path: Path, params_file: Path = PARAMS_FILE
+    ) -> None:
+        super().__init__(
+            node_command(ros_args, params_file), log_path, env=ros_environment(domain_id), cwd="/"
+        )
 
     def wait_for_log(self, text: str, timeout_s: float = ANSWER_TIMEOUT_S) -> str:
         """Wait until ``text`` appears in the log; return the log (AssertionError on timeout)."""
@@ -86,7 +90,9 @@ class Inbox(Generic[M]):
                         return msg
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise AssertionError(f"no matching message within {timeout_s} s ({len(self.messages)} received)")
+                    raise AssertionError(
+                        f"no matching message within {timeout_s} s ({len(self.messages)} received)"
+                    )
                 self._condition.wait(remaining)
 
     def matching(self, predicate: Callable[[M], bool]) -> list[M]:
@@ -154,8 +160,9 @@ class GraphClient:
         finally:
             self.node.destroy_client(client)
 
-    def wait_until(self, condition: Callable[[], bool], what: str,
-                   timeout_s: float = DISCOVERY_TIMEOUT_S) -> None:
+    def wait_until(
+        self, condition: Callable[[], bool], what: str, timeout_s: float = DISCOVERY_TIMEOUT_S
+    ) -> None:
         deadline = time.monotonic() + timeout_s
         while not condition():
             if time.monotonic() > deadline:

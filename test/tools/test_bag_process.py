@@ -9,11 +9,11 @@ from pathlib import Path
 
 import cv2
 import pytest
-from emotion_msgs.msg import FaceEmotionArray
 from rclpy.serialization import deserialize_message
 
-from emotion_recognition.spec import EMOTION_LABELS
+from emotion_msgs.msg import FaceEmotionArray
 from emotion_recognition.ros.messages import stamp_ns
+from emotion_recognition.spec import EMOTION_LABELS
 from emotion_recognition.tools import bag_process, bagio, reporting
 from test.support.bags import IMAGE_TOPIC, read_bag, write_photo_bag
 from test.support.models import ModelFiles
@@ -43,8 +43,11 @@ def leftovers(parent: Path, name: str) -> list[str]:
     return sorted(p.name for p in parent.iterdir() if p.name == name or p.name.startswith(f".{name}."))
 
 
-@pytest.fixture(scope="module", params=[("sqlite3", False), ("sqlite3", True), ("mcap", False), ("mcap", True)],
-                ids=["sqlite3-raw", "sqlite3-compressed", "mcap-raw", "mcap-compressed"])
+@pytest.fixture(
+    scope="module",
+    params=[("sqlite3", False), ("sqlite3", True), ("mcap", False), ("mcap", True)],
+    ids=["sqlite3-raw", "sqlite3-compressed", "mcap-raw", "mcap-compressed"],
+)
 def processed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, model: Path):
     """A bag of real photos in one storage/image kind, processed once for the tests below."""
     storage, compressed = request.param
@@ -53,8 +56,14 @@ def processed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     frames = write_photo_bag(bag, storage, compressed)
     output = folder / "out"
     status = run_cli(model, str(bag), "--output", str(output))
-    return {"storage": storage, "compressed": compressed, "bag": bag, "frames": frames, "output": output,
-            "status": status}
+    return {
+        "storage": storage,
+        "compressed": compressed,
+        "bag": bag,
+        "frames": frames,
+        "output": output,
+        "status": status,
+    }
 
 
 def test_output_bag_has_one_result_per_input_image_with_matching_stamps(processed: dict) -> None:
@@ -65,10 +74,12 @@ def test_output_bag_has_one_result_per_input_image_with_matching_stamps(processe
     topics = read_bag(output_bag)
     inputs = read_bag(processed["bag"])[IMAGE_TOPIC]
     expected_stamps = [f.stamp_ns for f in processed["frames"]]
-    annotated_topic = (bag_process.ANNOTATED_COMPRESSED_TOPIC if processed["compressed"]
-                       else bag_process.ANNOTATED_TOPIC)
-    assert sorted(topics) == sorted([IMAGE_TOPIC, bag_process.EMOTIONS_TOPIC, bag_process.DETECTIONS_TOPIC,
-                                     annotated_topic])
+    annotated_topic = (
+        bag_process.ANNOTATED_COMPRESSED_TOPIC if processed["compressed"] else bag_process.ANNOTATED_TOPIC
+    )
+    assert sorted(topics) == sorted(
+        [IMAGE_TOPIC, bag_process.EMOTIONS_TOPIC, bag_process.DETECTIONS_TOPIC, annotated_topic]
+    )
 
     # The input images are copied unchanged, at their recorded bag times.
     assert [(m.timestamp, m.raw) for m in topics[IMAGE_TOPIC]] == [(m.timestamp, m.raw) for m in inputs]
@@ -135,11 +146,16 @@ def test_csv_rows_match_the_messages(processed: dict) -> None:
         assert float(row["time_s"]) == pytest.approx((stamp - first) / 1e9, abs=1e-6)
         assert int(row["track_id"]) == face.track_id
         assert (int(row["x"]), int(row["y"]), int(row["width"]), int(row["height"])) == (
-            face.box.x_offset, face.box.y_offset, face.box.width, face.box.height)
+            face.box.x_offset,
+            face.box.y_offset,
+            face.box.width,
+            face.box.height,
+        )
         assert row["label"] == face.label
         assert float(row["confidence"]) == pytest.approx(face.confidence, abs=1e-6)
         assert [float(row[f"p_{label}"]) for label in EMOTION_LABELS] == pytest.approx(
-            list(face.probabilities), abs=1e-6)
+            list(face.probabilities), abs=1e-6
+        )
 
 
 def test_plot_is_a_png_and_summary_counts_frames(processed: dict) -> None:
@@ -152,12 +168,16 @@ def test_plot_is_a_png_and_summary_counts_frames(processed: dict) -> None:
 
     summary = json.loads((processed["output"] / bag_process.SUMMARY_NAME).read_text())
     assert summary["frames"] == len(processed["frames"])
-    assert summary["faces"] == sum(1 for _ in csv.DictReader((processed["output"] / bag_process.CSV_NAME).open()))
+    assert summary["faces"] == sum(
+        1 for _ in csv.DictReader((processed["output"] / bag_process.CSV_NAME).open())
+    )
     assert summary["fps"] > 0
     assert leftovers(processed["output"].parent, "out") == ["out"]
 
 
-def test_summary_is_printed_with_throughput(tmp_path: Path, capsys: pytest.CaptureFixture, model: Path) -> None:
+def test_summary_is_printed_with_throughput(
+    tmp_path: Path, capsys: pytest.CaptureFixture, model: Path
+) -> None:
     bag = tmp_path / "bag"
     frames = write_photo_bag(bag, "sqlite3", compressed=False)
     assert run_cli(model, str(bag), "-o", str(tmp_path / "result")) == 0
@@ -178,7 +198,9 @@ def test_missing_topic_fails_with_its_name_and_leaves_no_output(tmp_path: Path, 
     assert leftovers(tmp_path, "out") == []
 
 
-def test_bag_without_image_topic_and_unsupported_type_fail_clearly(tmp_path: Path, capsys, model: Path) -> None:
+def test_bag_without_image_topic_and_unsupported_type_fail_clearly(
+    tmp_path: Path, capsys, model: Path
+) -> None:
     store = bagio.typestore()
     bag = tmp_path / "strings"
     writer = bagio.open_writer(bag, "sqlite3")
@@ -198,7 +220,9 @@ def test_bag_without_image_topic_and_unsupported_type_fail_clearly(tmp_path: Pat
 
 
 @pytest.mark.parametrize("storage", ["sqlite3", "mcap"])
-def test_truncated_bag_fails_clearly_and_leaves_no_output(tmp_path: Path, capsys, storage: str, model: Path) -> None:
+def test_truncated_bag_fails_clearly_and_leaves_no_output(
+    tmp_path: Path, capsys, storage: str, model: Path
+) -> None:
     bag = tmp_path / "bag"
     write_photo_bag(bag, storage, compressed=False)
     (data_file,) = [p for p in bag.iterdir() if p.suffix in (".db3", ".mcap")]
@@ -238,7 +262,9 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path: Path, capsys, model:
     assert leftovers(tmp_path, "out") == ["out"]
 
 
-def test_interrupted_run_leaves_no_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: Path) -> None:
+def test_interrupted_run_leaves_no_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: Path
+) -> None:
     """Ctrl-C in the middle of the frames: the staging folder is removed, nothing appears."""
     bag = tmp_path / "bag"
     write_photo_bag(bag, "sqlite3", compressed=True)
@@ -267,8 +293,9 @@ def test_undecodable_images_are_skipped_with_a_warning(tmp_path: Path, capsys, m
     for index, frame in enumerate(sample_frames(4)):
         message = bagio.image_message(frame.image, frame.stamp_ns, "camera", compressed=True)
         if index == 1:  # a JPEG cut short: the camera's encoder was interrupted
-            message = store.types[bagio.COMPRESSED_IMAGE_TYPE](header=message.header, format="jpeg",
-                                                               data=message.data[:200])
+            message = store.types[bagio.COMPRESSED_IMAGE_TYPE](
+                header=message.header, format="jpeg", data=message.data[:200]
+            )
         writer.write(connection, frame.stamp_ns, store.serialize_cdr(message, bagio.COMPRESSED_IMAGE_TYPE))
         frames.append(frame.stamp_ns)
     writer.close()
@@ -303,7 +330,9 @@ def test_output_bag_records_the_type_hashes_rosidl_generates(processed: dict) ->
         connections = {c.msgtype: c for c in reader.connections}
     for msgtype in (bag_process.EMOTIONS_TYPE, bag_process.DETECTIONS_TYPE):
         package, _, name = msgtype.split("/")
-        described = json.loads((Path(get_package_share_directory(package)) / "msg" / f"{name}.json").read_text())
+        described = json.loads(
+            (Path(get_package_share_directory(package)) / "msg" / f"{name}.json").read_text()
+        )
         (generated,) = [h["hash_string"] for h in described["type_hashes"] if h["type_name"] == msgtype]
         assert connections[msgtype].digest == generated, msgtype
         # The full definition, nested types included (FaceEmotion, Detection2D, ...).

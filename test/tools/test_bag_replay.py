@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
-from emotion_msgs.msg import FaceEmotionArray
 from sensor_msgs.msg import CompressedImage
 
+from emotion_msgs.msg import FaceEmotionArray
 from emotion_recognition.core.types import Box
-from emotion_recognition.spec import EMOTION_LABELS
 from emotion_recognition.ros.messages import stamp_ns
+from emotion_recognition.spec import EMOTION_LABELS
 from emotion_recognition.tools import bag_replay
 from test.conftest import next_ros_domain_id
 from test.support.bags import IMAGE_TOPIC, read_bag, write_photo_bag
@@ -30,7 +30,9 @@ REPLAY_FPS = 3.0
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("storage,compressed", [("mcap", True), ("sqlite3", False)], ids=["mcap-jpeg", "sqlite3-raw"])
+@pytest.mark.parametrize(
+    "storage,compressed", [("mcap", True), ("sqlite3", False)], ids=["mcap-jpeg", "sqlite3-raw"]
+)
 def test_replayed_bag_reaches_the_node_which_answers_each_image(
     tmp_path: Path, storage: str, compressed: bool, emotion_models: ModelFiles
 ) -> None:
@@ -39,8 +41,13 @@ def test_replayed_bag_reaches_the_node_which_answers_each_image(
     domain_id = next_ros_domain_id()
     node = NodeProcess(
         domain_id,
-        ["-r", f"__ns:={NAMESPACE}", "-p", f"use_compressed:={'true' if compressed else 'false'}",
-         *model_args(emotion_models)],
+        [
+            "-r",
+            f"__ns:={NAMESPACE}",
+            "-p",
+            f"use_compressed:={'true' if compressed else 'false'}",
+            *model_args(emotion_models),
+        ],
         tmp_path / "node.log",
     )
     client = GraphClient(domain_id)
@@ -50,10 +57,22 @@ def test_replayed_bag_reaches_the_node_which_answers_each_image(
         node.wait_for_log("active: subscribed to")
         client.wait_until(lambda: emotions.subscription.get_publisher_count() > 0, "the emotions publisher")
         replay = subprocess.run(
-            [sys.executable, "-m", "emotion_recognition.tools.bag_replay", str(bag), "--fps", str(REPLAY_FPS),
-             "--publish-topic", f"{NAMESPACE}/image/compressed" if compressed else f"{NAMESPACE}/image",
-             "--wait-subscribers", "30"],
-            env=ros_environment(domain_id), capture_output=True, text=True, timeout=120,
+            [
+                sys.executable,
+                "-m",
+                "emotion_recognition.tools.bag_replay",
+                str(bag),
+                "--fps",
+                str(REPLAY_FPS),
+                "--publish-topic",
+                f"{NAMESPACE}/image/compressed" if compressed else f"{NAMESPACE}/image",
+                "--wait-subscribers",
+                "30",
+            ],
+            env=ros_environment(domain_id),
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert replay.returncode == 0, replay.stdout + replay.stderr
         assert "published 20 messages" in replay.stdout
@@ -123,7 +142,10 @@ def test_paced_stops_when_asked_and_rejects_bad_rates() -> None:
 def test_replay_cli_reports_a_missing_bag(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "emotion_recognition.tools.bag_replay", str(tmp_path / "nothing")],
-        env=ros_environment(next_ros_domain_id()), capture_output=True, text=True, timeout=60,
+        env=ros_environment(next_ros_domain_id()),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 1
     assert "bag not found" in result.stderr
@@ -138,9 +160,21 @@ def test_looping_replay_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     try:
         inbox = client.subscribe(CompressedImage, IMAGE_TOPIC, depth=100)
         replay = subprocess.Popen(
-            [sys.executable, "-m", "emotion_recognition.tools.bag_replay", str(bag), "--loop", "--rate", "5",
-             "--wait-subscribers", "30"],
-            env=ros_environment(domain_id), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "emotion_recognition.tools.bag_replay",
+                str(bag),
+                "--loop",
+                "--rate",
+                "5",
+                "--wait-subscribers",
+                "30",
+            ],
+            env=ros_environment(domain_id),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         try:
             # More messages than the bag holds: it went round at least once.

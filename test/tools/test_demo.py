@@ -3,7 +3,6 @@ subprocess, against the real node process; and from a fresh copy of the reposito
 
 from __future__ import annotations
 
-import pytest
 import csv
 import json
 import os
@@ -14,6 +13,7 @@ import time
 from pathlib import Path
 
 import cv2
+import pytest
 
 from emotion_recognition.spec import EMOTION_LABELS
 from emotion_recognition.tools import demo
@@ -39,8 +39,14 @@ def model_args(models: ModelFiles) -> list[str]:
 def run_demo(cwd: Path, domain_id: int, models: ModelFiles, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     env.pop("ROS_LOCALHOST_ONLY", None)
-    return subprocess.run([*README_COMMAND, *args, *model_args(models)], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=DEMO_TIMEOUT_S)
+    return subprocess.run(
+        [*README_COMMAND, *args, *model_args(models)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=DEMO_TIMEOUT_S,
+    )
 
 
 def check_output(folder: Path, frames: int, min_faces: int) -> dict:
@@ -89,8 +95,16 @@ def test_demo_from_a_fresh_copy_of_the_repository(tmp_path: Path, emotion_models
     """What a new user does: a checkout of the tracked files (the shared .venv stands in for the first
     set-up), then the README command; scripts/setup-env builds the workspace on the way."""
     checkout = tmp_path / "checkout"
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                           cwd=REPO, capture_output=True, check=True).stdout.decode().split("\0")
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, files):
         source = REPO / name
         if source.is_file():
@@ -105,8 +119,9 @@ def test_demo_from_a_fresh_copy_of_the_repository(tmp_path: Path, emotion_models
 
 def test_demo_takes_a_users_bag_or_video(tmp_path: Path, emotion_models: ModelFiles) -> None:
     bag = write_sample_bag(tmp_path / "recording", storage="mcap", compressed=True, count=8)
-    result = run_demo(REPO, next_ros_domain_id(), emotion_models, "--bag", str(bag),
-                      "--output", str(tmp_path / "from_bag"))
+    result = run_demo(
+        REPO, next_ros_domain_id(), emotion_models, "--bag", str(bag), "--output", str(tmp_path / "from_bag")
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "bag " in check_output(tmp_path / "from_bag", 8, min_faces=8)["source"]
 
@@ -115,18 +130,34 @@ def test_demo_takes_a_users_bag_or_video(tmp_path: Path, emotion_models: ModelFi
     for frame in sample_frames(6):
         writer.write(frame.image)
     writer.release()
-    result = run_demo(REPO, next_ros_domain_id(), emotion_models, "--video", str(video),
-                      "--output", str(tmp_path / "from_video"))
+    result = run_demo(
+        REPO,
+        next_ros_domain_id(),
+        emotion_models,
+        "--video",
+        str(video),
+        "--output",
+        str(tmp_path / "from_video"),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "video" in check_output(tmp_path / "from_video", 6, min_faces=6)["source"]
 
 
 def test_demo_errors_name_the_problem(tmp_path: Path, emotion_models: ModelFiles) -> None:
-    result = run_demo(REPO, next_ros_domain_id(), emotion_models, "--bag", str(tmp_path / "missing"),
-                      "--output", str(tmp_path / "o"))
+    result = run_demo(
+        REPO,
+        next_ros_domain_id(),
+        emotion_models,
+        "--bag",
+        str(tmp_path / "missing"),
+        "--output",
+        str(tmp_path / "o"),
+    )
     assert result.returncode == 1
     assert "bag not found" in result.stderr
-    result = run_demo(REPO, next_ros_domain_id(), emotion_models, "--camera", "57", "--output", str(tmp_path / "o"))
+    result = run_demo(
+        REPO, next_ros_domain_id(), emotion_models, "--camera", "57", "--output", str(tmp_path / "o")
+    )
     assert result.returncode == 1
     assert "cannot open camera device 57" in result.stderr
     assert not (tmp_path / "o").exists()
@@ -148,8 +179,21 @@ def test_ctrl_c_stops_the_demo_and_leaves_no_output(tmp_path: Path, emotion_mode
     env = dict(os.environ, ROS_DOMAIN_ID=str(next_ros_domain_id()), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     log = (tmp_path / "demo.log").open("w+")
     demo_process = subprocess.Popen(
-        [*README_COMMAND, "--pace", "recorded", "--rate", "0.1", "--output", str(output), *model_args(emotion_models)],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            *README_COMMAND,
+            "--pace",
+            "recorded",
+            "--rate",
+            "0.1",
+            "--output",
+            str(output),
+            *model_args(emotion_models),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as in a terminal
     )
     try:

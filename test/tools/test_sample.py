@@ -10,6 +10,7 @@ import pytest
 
 from emotion_recognition.core.detection import DetectorSettings, FaceDetector
 from emotion_recognition.core.image import to_gray
+from emotion_recognition.ros.messages import stamp_ns
 from emotion_recognition.tools.sample import (
     SAMPLE_FPS,
     SAMPLE_FRAME_COUNT,
@@ -19,7 +20,6 @@ from emotion_recognition.tools.sample import (
     sample_frames,
     write_sample_bag,
 )
-from emotion_recognition.ros.messages import stamp_ns
 from test.support.bags import IMAGE_TOPIC, read_bag
 
 FOUND_IOU = 0.4
@@ -37,7 +37,9 @@ def test_sample_is_deterministic_and_camera_like() -> None:
     frames = list(sample_frames())
     assert len(frames) == SAMPLE_FRAME_COUNT
     assert _digest(frames) == _digest(sample_frames())
-    assert all(f.image.shape == (SAMPLE_HEIGHT, SAMPLE_WIDTH, 3) and f.image.dtype == np.uint8 for f in frames)
+    assert all(
+        f.image.shape == (SAMPLE_HEIGHT, SAMPLE_WIDTH, 3) and f.image.dtype == np.uint8 for f in frames
+    )
     period = round(1e9 / SAMPLE_FPS)
     assert [f.stamp_ns for f in frames] == [SAMPLE_START_NS + i * period for i in range(len(frames))]
     counts = [len(f.face_boxes) for f in frames]

@@ -64,7 +64,7 @@ def test_malformed_row_names_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "fer2013.csv"
     path.write_text("\n".join(lines) + "\n")
 
-    with pytest.raises(DatasetError, match=rf"fer2013\.csv:4: malformed row: expected 2304 pixels, got 2000"):
+    with pytest.raises(DatasetError, match=r"fer2013\.csv:4: malformed row: expected 2304 pixels, got 2000"):
         load_csv(path)
 
 
@@ -143,7 +143,9 @@ def test_folder_layout_with_kaggle_test_folder(tmp_path: Path) -> None:
 
     data = load_folder(tmp_path)
 
-    found = sorted((img.tobytes(), int(lab), int(spl)) for img, lab, spl in zip(data.images, data.labels, data.usage))
+    found = sorted(
+        (img.tobytes(), int(lab), int(spl)) for img, lab, spl in zip(data.images, data.labels, data.usage)
+    )
     assert found == sorted(expected)
 
 
@@ -170,13 +172,18 @@ def test_ferplus_votes_become_soft_labels(tmp_path: Path) -> None:
     data_path = tmp_path / "fer2013.csv"
     data_path.write_text(csv_text(images, labels, usage))
     votes = tmp_path / "fer2013new.csv"
-    votes.write_text("\n".join([
-        FERPLUS_HEADER,
-        "Training,fer0000000.png,4,0,0,0,6,0,0,0,0,0",   # 60% anger, 40% neutral
-        "PublicTest,fer0000001.png,0,10,0,0,0,0,0,0,0,0",  # all happiness
-        "PrivateTest,,0,0,0,0,0,0,0,0,0,10",               # not a face: dropped
-        "Training,fer0000003.png,0,0,2,0,0,0,0,0,8,0",     # surprise (unknown votes ignored)
-    ]) + "\n")
+    votes.write_text(
+        "\n".join(
+            [
+                FERPLUS_HEADER,
+                "Training,fer0000000.png,4,0,0,0,6,0,0,0,0,0",  # 60% anger, 40% neutral
+                "PublicTest,fer0000001.png,0,10,0,0,0,0,0,0,0,0",  # all happiness
+                "PrivateTest,,0,0,0,0,0,0,0,0,0,10",  # not a face: dropped
+                "Training,fer0000003.png,0,0,2,0,0,0,0,0,8,0",  # surprise (unknown votes ignored)
+            ]
+        )
+        + "\n"
+    )
 
     data = load_dataset(data_path, ferplus=votes)
 
@@ -192,7 +199,9 @@ def test_ferplus_malformed_and_misaligned(tmp_path: Path) -> None:
     data_path = tmp_path / "fer2013.csv"
     data_path.write_text(csv_text(images, labels, usage))
     votes = tmp_path / "fer2013new.csv"
-    votes.write_text(f"{FERPLUS_HEADER}\nTraining,a.png,1,2,3,4,5,6,7,0,0,0\nTraining,b.png,1,two,3,4,5,6,7,0,0,0\n")
+    votes.write_text(
+        f"{FERPLUS_HEADER}\nTraining,a.png,1,2,3,4,5,6,7,0,0,0\nTraining,b.png,1,two,3,4,5,6,7,0,0,0\n"
+    )
     with pytest.raises(DatasetError, match=r"fer2013new\.csv:3: malformed FER\+ row"):
         load_dataset(data_path, ferplus=votes)
 
@@ -203,15 +212,17 @@ def test_ferplus_malformed_and_misaligned(tmp_path: Path) -> None:
 
 def test_ferplus_majority_labels_keep_only_unique_emotion_majorities() -> None:
     # Columns: neutral, happiness, surprise, sadness, anger, disgust, fear, contempt, unknown, NF
-    votes = np.array([
-        [1, 8, 0, 0, 0, 0, 1, 0, 0, 0],  # happiness wins clearly -> happy
-        [5, 0, 0, 5, 0, 0, 0, 0, 0, 0],  # neutral and sadness tie -> no label
-        [2, 0, 0, 0, 0, 0, 0, 6, 2, 0],  # contempt wins -> not one of the 7 emotions
-        [0, 0, 0, 0, 0, 0, 0, 0, 0, 10],  # not a face
-        [0, 0, 0, 0, 0, 0, 0, 0, 0, 0],  # no votes at all
-        [0, 0, 3, 0, 0, 0, 4, 0, 3, 0],  # fear beats surprise and unknown -> fear
-        [3, 0, 0, 0, 0, 0, 0, 0, 4, 3],  # unknown wins over neutral -> no label
-    ])
+    votes = np.array(
+        [
+            [1, 8, 0, 0, 0, 0, 1, 0, 0, 0],  # happiness wins clearly -> happy
+            [5, 0, 0, 5, 0, 0, 0, 0, 0, 0],  # neutral and sadness tie -> no label
+            [2, 0, 0, 0, 0, 0, 0, 6, 2, 0],  # contempt wins -> not one of the 7 emotions
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 10],  # not a face
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0],  # no votes at all
+            [0, 0, 3, 0, 0, 0, 4, 0, 3, 0],  # fear beats surprise and unknown -> fear
+            [3, 0, 0, 0, 0, 0, 0, 0, 4, 3],  # unknown wins over neutral -> no label
+        ]
+    )
     labels, has_label = ferplus_majority_labels(votes)
     assert has_label.tolist() == [True, False, False, False, False, True, False]
     assert [EMOTION_LABELS[i] for i in labels[has_label]] == ["happy", "fear"]

@@ -13,7 +13,12 @@ def test_seed_architecture_has_exactly_the_seed_parameter_count() -> None:
     model = build_model(SEED_CNN)
     assert model.count_params() == 4_478_727
     conv_layers = [layer for layer in model.layers if layer.__class__.__name__ == "Conv2D"]
-    assert [(c.filters, c.kernel_size) for c in conv_layers] == [(64, (3, 3)), (128, (5, 5)), (512, (3, 3)), (512, (3, 3))]
+    assert [(c.filters, c.kernel_size) for c in conv_layers] == [
+        (64, (3, 3)),
+        (128, (5, 5)),
+        (512, (3, 3)),
+        (512, (3, 3)),
+    ]
     dense_units = [layer.units for layer in model.layers if layer.__class__.__name__ == "Dense"]
     assert dense_units == [256, 512, NUM_EMOTIONS]
 

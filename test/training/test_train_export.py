@@ -22,8 +22,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "training", *map(str, args)], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "training", *map(str, args)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +41,7 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for i in range(count):
             label = i % 7
             image = rng.integers(0, 60, size=(48, 48)).astype(np.uint8)
-            image[label * 6:label * 6 + 6, :] = 230
+            image[label * 6 : label * 6 + 6, :] = 230
             images.append(image)
             labels.append(label)
             usage.append(split)
@@ -48,8 +53,20 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 def test_train_interrupt_resume_export(tiny_data: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    common = ["--data", tiny_data, "--run-dir", run_dir, "--architecture", "compact_fer", "--epochs", "2",
-              "--batch-size", "16", "--warmup-epochs", "1"]
+    common = [
+        "--data",
+        tiny_data,
+        "--run-dir",
+        run_dir,
+        "--architecture",
+        "compact_fer",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--warmup-epochs",
+        "1",
+    ]
 
     # An interruption after the first epoch (the time budget is already spent).
     first = run_cli("train", *common, "--max-minutes", "0")
@@ -75,8 +92,20 @@ def test_train_interrupt_resume_export(tiny_data: Path, tmp_path: Path) -> None:
 
     out = tmp_path / "export"
     commit_before_export = source_commit()
-    exported = run_cli("export", "--model", run_dir / "best.keras", "--data", tiny_data, "--out", out,
-                       "--calibration-images", "40", "--max-int8-drop", "100", "--temperature-scaling")
+    exported = run_cli(
+        "export",
+        "--model",
+        run_dir / "best.keras",
+        "--data",
+        tiny_data,
+        "--out",
+        out,
+        "--calibration-images",
+        "40",
+        "--max-int8-drop",
+        "100",
+        "--temperature-scaling",
+    )
     assert exported.returncode == 0, exported.stderr[-3000:]
     assert "temperature scaling: T =" in exported.stdout
     for name in ("emotion_model.keras", "emotion_model.tflite", "emotion_model_int8.tflite"):
@@ -118,9 +147,20 @@ def test_train_interrupt_resume_export(tiny_data: Path, tmp_path: Path) -> None:
     votes_path = tmp_path / "fer2013new.csv"
     votes_path.write_text("\n".join([header, *rows]) + "\n")
 
-    evaluated = run_cli("evaluate", "--model", out / "emotion_model_int8.tflite", "--data", tiny_data,
-                        "--split", "PublicTest", "--out", tmp_path / "eval", "--update-card",
-                        "--ferplus", votes_path)
+    evaluated = run_cli(
+        "evaluate",
+        "--model",
+        out / "emotion_model_int8.tflite",
+        "--data",
+        tiny_data,
+        "--split",
+        "PublicTest",
+        "--out",
+        tmp_path / "eval",
+        "--update-card",
+        "--ferplus",
+        votes_path,
+    )
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     metrics = json.loads((tmp_path / "eval" / "metrics_PublicTest.json").read_text())
     assert metrics["num_images"] == 28
@@ -143,13 +183,37 @@ def test_train_interrupt_resume_export(tiny_data: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_export_fails_loudly_when_int8_loses_too_much(tiny_data: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    trained = run_cli("train", "--data", tiny_data, "--run-dir", run_dir, "--architecture", "compact_fer",
-                      "--epochs", "1", "--batch-size", "16", "--warmup-epochs", "0")
+    trained = run_cli(
+        "train",
+        "--data",
+        tiny_data,
+        "--run-dir",
+        run_dir,
+        "--architecture",
+        "compact_fer",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--warmup-epochs",
+        "0",
+    )
     assert trained.returncode == 0, trained.stderr[-3000:]
     # An allowance of -100 points can never be met (accuracy cannot rise by 100 points): the export
     # must stop and leave no int8 model behind.
-    failed = run_cli("export", "--model", run_dir / "best.keras", "--data", tiny_data, "--out", tmp_path / "out",
-                     "--calibration-images", "20", "--max-int8-drop", "-100")
+    failed = run_cli(
+        "export",
+        "--model",
+        run_dir / "best.keras",
+        "--data",
+        tiny_data,
+        "--out",
+        tmp_path / "out",
+        "--calibration-images",
+        "20",
+        "--max-int8-drop",
+        "-100",
+    )
     assert failed.returncode == 2 and "Traceback" not in failed.stderr
     assert "int8 model loses" in failed.stderr
     assert not (tmp_path / "out" / "emotion_model_int8.tflite").exists()
@@ -160,13 +224,26 @@ def test_a_run_of_the_previous_training_code_resumes(tiny_data: Path, tmp_path: 
     """A run directory written before Keras' BackupAndRestore (no backup/; history.csv numbered from 1 in
     the old column order) continues from last.keras, and its history is kept in the new columns."""
     run_dir = tmp_path / "run"
-    common = ["--data", tiny_data, "--run-dir", run_dir, "--architecture", "compact_fer", "--epochs", "2",
-              "--batch-size", "16", "--warmup-epochs", "1"]
+    common = [
+        "--data",
+        tiny_data,
+        "--run-dir",
+        run_dir,
+        "--architecture",
+        "compact_fer",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--warmup-epochs",
+        "1",
+    ]
     first = run_cli("train", *common, "--max-minutes", "0")
     assert first.returncode == 0, first.stderr[-3000:]
     shutil.rmtree(run_dir / "backup")
-    (run_dir / "history.csv").write_text("epoch,loss,accuracy,val_loss,val_accuracy,learning_rate,seconds\n"
-                                         "1,1.93,0.2,1.81,0.25,0.0002,3.1\n")
+    (run_dir / "history.csv").write_text(
+        "epoch,loss,accuracy,val_loss,val_accuracy,learning_rate,seconds\n1,1.93,0.2,1.81,0.25,0.0002,3.1\n"
+    )
     resumed = run_cli("train", *common, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     state = json.loads((run_dir / "state.json").read_text())
@@ -183,8 +260,8 @@ def test_metrics_on_a_hand_made_example() -> None:
     labels = np.array([3, 3, 3, 6, 6, 0])
     probabilities = np.zeros((6, 7), np.float32)
     probabilities[[0, 1, 3, 4], [3, 3, 6, 6]] = 0.9  # four confident, correct answers
-    probabilities[2, 6] = 0.6                        # a happy face called neutral
-    probabilities[5, 3] = 0.6                        # an angry face called happy
+    probabilities[2, 6] = 0.6  # a happy face called neutral
+    probabilities[5, 3] = 0.6  # an angry face called happy
     probabilities += (1 - probabilities.sum(1, keepdims=True)) / 7
 
     metrics = compute_metrics(labels, probabilities)
@@ -195,7 +272,9 @@ def test_metrics_on_a_hand_made_example() -> None:
     assert metrics["per_class"]["happy"]["recall"] == pytest.approx(2 / 3)
     assert metrics["per_class"]["angry"]["recall"] == 0.0
     confidence = probabilities.max(1)
-    expected_ece = abs(1.0 - confidence[[0, 1, 3, 4]].mean()) * 4 / 6 + abs(0.0 - confidence[[2, 5]].mean()) * 2 / 6
+    expected_ece = (
+        abs(1.0 - confidence[[0, 1, 3, 4]].mean()) * 4 / 6 + abs(0.0 - confidence[[2, 5]].mean()) * 2 / 6
+    )
     assert metrics["expected_calibration_error"] == pytest.approx(expected_ece, abs=1e-6)
 
 
@@ -224,8 +303,19 @@ def test_warm_restart_needs_the_same_architecture(tiny_data: Path, tmp_path: Pat
 
     source = tmp_path / "seed.keras"
     build_model("seed_cnn").save(source)
-    refused = run_cli("train", "--data", tiny_data, "--run-dir", tmp_path / "run", "--architecture", "compact_fer",
-                      "--epochs", "1", "--init-from", source)
+    refused = run_cli(
+        "train",
+        "--data",
+        tiny_data,
+        "--run-dir",
+        tmp_path / "run",
+        "--architecture",
+        "compact_fer",
+        "--epochs",
+        "1",
+        "--init-from",
+        source,
+    )
     assert refused.returncode == 2
     assert "is a 'seed_cnn' network, not 'compact_fer'" in refused.stderr
 
@@ -234,9 +324,27 @@ def test_warm_restart_needs_the_same_architecture(tiny_data: Path, tmp_path: Pat
     start = build_model("compact_fer")
     start_path = tmp_path / "compact.keras"
     start.save(start_path)
-    warm = run_cli("train", "--data", tiny_data, "--run-dir", tmp_path / "warm", "--architecture", "compact_fer",
-                   "--epochs", "1", "--batch-size", "16", "--warmup-epochs", "1", "--learning-rate", "0",
-                   "--weight-decay", "0", "--init-from", start_path)
+    warm = run_cli(
+        "train",
+        "--data",
+        tiny_data,
+        "--run-dir",
+        tmp_path / "warm",
+        "--architecture",
+        "compact_fer",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--warmup-epochs",
+        "1",
+        "--learning-rate",
+        "0",
+        "--weight-decay",
+        "0",
+        "--init-from",
+        start_path,
+    )
     assert warm.returncode == 0, warm.stderr[-3000:]
     trained = keras.models.load_model(tmp_path / "warm" / "best.keras", compile=False)
     # With a zero learning rate only the batch-norm statistics move: every kernel is the source's.
@@ -251,15 +359,36 @@ def test_cli_reports_bad_input_in_one_line(tmp_path: Path) -> None:
     bad_csv = tmp_path / "fer2013.csv"
     pixels = " ".join(["0"] * 2304)
     bad_csv.write_text(f"emotion,pixels,Usage\n3,{pixels},Training\n9,{pixels},PublicTest\n")
-    bad = run_cli("evaluate", "--model", REPO_ROOT / "models" / "emotion_model_int8.tflite", "--data", bad_csv,
-                  "--split", "PublicTest", "--out", tmp_path / "eval")
+    bad = run_cli(
+        "evaluate",
+        "--model",
+        REPO_ROOT / "models" / "emotion_model_int8.tflite",
+        "--data",
+        bad_csv,
+        "--split",
+        "PublicTest",
+        "--out",
+        tmp_path / "eval",
+    )
     assert bad.returncode == 2, bad.stderr[-3000:]
-    assert f"python -m training evaluate: error: {bad_csv}:3" in bad.stderr and "unknown label 9" in bad.stderr
+    assert (
+        f"python -m training evaluate: error: {bad_csv}:3" in bad.stderr and "unknown label 9" in bad.stderr
+    )
     assert "Traceback" not in bad.stderr
 
     bare = tmp_path / "bare.tflite"
     bare.write_bytes((REPO_ROOT / "models" / "emotion_model_int8.tflite").read_bytes())
-    no_card = run_cli("evaluate", "--model", bare, "--data", bad_csv, "--split", "PublicTest",
-                      "--out", tmp_path / "eval", "--update-card")
+    no_card = run_cli(
+        "evaluate",
+        "--model",
+        bare,
+        "--data",
+        bad_csv,
+        "--split",
+        "PublicTest",
+        "--out",
+        tmp_path / "eval",
+        "--update-card",
+    )
     assert no_card.returncode == 2 and f"{bare}.json: no model card to update" in no_card.stderr
     assert not (tmp_path / "eval").exists()  # refused before evaluating anything
