@@ -379,14 +379,26 @@ def ferplus_majority_labels(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(has_label, labels, -1), has_label
 
 
-def apply_ferplus_votes(data: FerDataset, votes_path: Path, skip_bad_rows: bool = False) -> FerDataset:
-    """Use FER+ votes as labels for a row-ordered FER2013 dataset (CSV or npz source)."""
+def load_aligned_ferplus_votes(
+    votes_path: str | os.PathLike, data: FerDataset, skip_bad_rows: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`load_ferplus_votes`, checked to hold one row for each row of the full data set ``data``.
+
+    Raises:
+        DatasetError: a malformed vote file, or one whose row count differs from ``data``'s.
+    """
     votes, valid = load_ferplus_votes(votes_path, skip_bad_rows=skip_bad_rows)
     if len(votes) != len(data):
         raise DatasetError(
             f"{votes_path}: {len(votes)} FER+ rows but {len(data)} images in {data.source}; FER+ votes "
             "must be row-aligned with the full fer2013.csv (use skip_bad_rows only on the vote file)"
         )
+    return votes, valid
+
+
+def apply_ferplus_votes(data: FerDataset, votes_path: Path, skip_bad_rows: bool = False) -> FerDataset:
+    """Use FER+ votes as labels for a row-ordered FER2013 dataset (CSV or npz source)."""
+    votes, valid = load_aligned_ferplus_votes(votes_path, data, skip_bad_rows)
     soft, usable = ferplus_soft_labels(votes)
     keep = usable & valid
     dropped = int((~keep).sum())

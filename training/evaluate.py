@@ -18,9 +18,10 @@ from emotion_recognition.spec import EMOTION_LABELS, INPUT_SHAPE, NUM_EMOTIONS
 from training.data import (
     SPLIT_NAMES,
     DatasetError,
+    FerDataset,
     ferplus_majority_labels,
+    load_aligned_ferplus_votes,
     load_dataset,
-    load_ferplus_votes,
     parse_split,
 )
 
@@ -158,21 +159,20 @@ def plot_reliability(metrics: dict, path: str | os.PathLike, title: str) -> None
 
 
 def ferplus_majority_metrics(
-    votes_path: str | os.PathLike, rows: np.ndarray, probabilities: np.ndarray, skip_bad_rows: bool = False
+    votes_path: str | os.PathLike,
+    data: FerDataset,
+    rows: np.ndarray,
+    probabilities: np.ndarray,
+    skip_bad_rows: bool = False,
 ) -> dict:
     """Metrics against the FER+ majority vote, on the rows of one split that have such a label.
 
     Args:
-        votes_path: FER+ ``fer2013new.csv``, row-aligned with the full FER2013 file.
-        rows: bool mask over the full data set selecting the split that ``probabilities`` belong to.
+        votes_path: FER+ ``fer2013new.csv``, row-aligned with the full FER2013 data set ``data``.
+        rows: bool mask over ``data`` selecting the split that ``probabilities`` belong to.
         probabilities: (rows.sum(), 7) model output for those rows.
     """
-    votes, valid = load_ferplus_votes(votes_path, skip_bad_rows=skip_bad_rows)
-    if len(votes) != len(rows):
-        raise DatasetError(
-            f"{votes_path}: {len(votes)} FER+ rows but {len(rows)} FER2013 rows; the vote file "
-            "must be row-aligned with the full fer2013.csv"
-        )
+    votes, valid = load_aligned_ferplus_votes(votes_path, data, skip_bad_rows)
     labels, has_label = ferplus_majority_labels(votes)
     keep = (has_label & valid)[rows]
     if not keep.any():
@@ -256,7 +256,9 @@ def evaluate_to_folder(
         skipped_rows=data.skipped,
     )
     if ferplus is not None:
-        metrics["ferplus_majority"] = ferplus_majority_metrics(ferplus, rows, probabilities, skip_bad_rows)
+        metrics["ferplus_majority"] = ferplus_majority_metrics(
+            ferplus, data, rows, probabilities, skip_bad_rows
+        )
     _write_reports(metrics, Path(out_dir), Path(model_path).name, split_name)
     if update_card:
         _update_card(card_path, split_name, metrics)
