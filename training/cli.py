@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import math
 import sys
+from typing import Any
 
 from training.train import TrainConfig
 
@@ -58,11 +59,8 @@ def _add_data_arguments(
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_train_command(commands: Any) -> None:
     defaults = TrainConfig(data="", run_dir="")
-    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-
     train = commands.add_parser("train", help="train a model; checkpoints every epoch, resumable")
     _add_data_arguments(train)
     train.add_argument("--run-dir", required=True, help="folder for checkpoints, logs and the best model")
@@ -82,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
             f"--{field.name.replace('_', '-')}", type=kind, default=default, help=f"default: {default}"
         )
 
+
+def _add_evaluate_command(commands: Any) -> None:
     evaluate = commands.add_parser("evaluate", help="metrics, confusion matrix and calibration on a split")
     evaluate.add_argument("--model", required=True, help=".keras or .tflite model")
     _add_data_arguments(
@@ -97,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="also record the numbers in the model's JSON card (<model>.json)",
     )
 
+
+def _add_export_command(commands: Any) -> None:
     export = commands.add_parser("export", help=".keras, float .tflite and checked int8 .tflite")
     export.add_argument("--model", required=True, help="the trained network (a run's best.keras)")
     _add_data_arguments(export)
@@ -124,6 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.5,
         help="fail when int8 PublicTest accuracy is this many points below float",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: ``train``, ``evaluate`` and ``export``."""
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_train_command(commands)
+    _add_evaluate_command(commands)
+    _add_export_command(commands)
     return parser
 
 

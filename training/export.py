@@ -336,6 +336,16 @@ def _export_data(
     )
 
 
+def _inference_network(
+    model_path: str | os.PathLike, val_set: Any, mirror_average: bool, temperature_scaling: bool
+) -> tuple[Any, dict]:
+    """The network as exported (float32; temperature-scaled and mirror-averaged when asked) and the cards'
+    calibration entry (empty without temperature scaling)."""
+    network = load_float32_network(model_path)
+    calibration_card = _calibrate(network, val_set, mirror_average) if temperature_scaling else {}
+    return (with_mirror_averaging(network) if mirror_average else network), calibration_card
+
+
 def export_all(
     model_path: str | os.PathLike,
     data_path: str | os.PathLike,
@@ -361,12 +371,7 @@ def export_all(
     out.mkdir(parents=True, exist_ok=True)
     train_set, val_set, data_text = _export_data(data_path, ferplus, skip_bad_rows)
 
-    network = load_float32_network(model_path)
-    calibration_card = {}
-    if temperature_scaling:
-        calibration_card = _calibrate(network, val_set, mirror_average)
-    if mirror_average:
-        network = with_mirror_averaging(network)
+    network, calibration_card = _inference_network(model_path, val_set, mirror_average, temperature_scaling)
     paths = {
         "keras": out / f"{name}.keras",
         "tflite": out / f"{name}.tflite",

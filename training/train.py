@@ -232,22 +232,27 @@ def _compiled_model(config: TrainConfig, steps_per_epoch: int):
     return model
 
 
-def _callbacks(config: TrainConfig, run: _RunDir, state: dict, max_minutes: float | None) -> list:
-    """Keras' callbacks for checkpoints, resume, early stopping and the CSV history, plus the two this
-    module adds: the epoch clock (seconds and learning rate into the logs) and the run state (state.json,
-    the progress line and the time budget)."""
+def _divergence_guard() -> Any:
+    """A callback for the head of the list: an epoch whose loss is NaN or infinite ends the run before
+    any checkpoint of it is written (the callbacks after it do not run for that epoch)."""
     import keras
 
     class DivergenceGuard(keras.callbacks.Callback):
-        """First in the list: an epoch whose loss is NaN or infinite ends the run before any checkpoint
-        of it is written (the callbacks after this one do not run)."""
-
         def on_epoch_end(self, epoch, logs=None):
             if not math.isfinite(float((logs or {}).get("loss", float("nan")))):
                 raise ValueError(
                     f"training diverged: the loss became NaN or infinite in epoch {epoch + 1}; "
                     "that epoch's weights were not saved (lower --learning-rate)"
                 )
+
+    return DivergenceGuard()
+
+
+def _callbacks(config: TrainConfig, run: _RunDir, state: dict, max_minutes: float | None) -> list:
+    """Keras' callbacks for checkpoints, resume, early stopping and the CSV history, plus the two this
+    module adds: the epoch clock (seconds and learning rate into the logs) and the run state (state.json,
+    the progress line and the time budget)."""
+    import keras
 
     class EpochClock(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -275,7 +280,7 @@ def _callbacks(config: TrainConfig, run: _RunDir, state: dict, max_minutes: floa
     )
     stopper = ResumedEarlyStopping(monitor="val_accuracy", mode="max", patience=config.patience)
     callbacks = [
-        DivergenceGuard(),
+        _divergence_guard(),
         EpochClock(),
         keras.callbacks.BackupAndRestore(str(run.backup), delete_checkpoint=False, double_checkpoint=True),
         best,
