@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from emotion_recognition.tools.photos import PHOTO_DIR_VARIABLE
 from emotion_recognition.tools.process import LoggedProcess
 from test.support.models import ModelFiles
 from test.support.node_rig import FACE_FRAME, NodeRig
@@ -63,12 +64,15 @@ def test_the_node_answers_a_face_without_matplotlib_scikit_image_and_tqdm(
 
 def _run_tool(module: str, arguments: list[str], missing: str, tmp_path: Path) -> subprocess.CompletedProcess:
     code = f"import sys\nfrom {module} import main\nsys.exit(main({arguments!r}))"
+    # The photos as the tools find them on a robot: from the packages, not from the folder the test
+    # environment may point at (tools/photos.py PHOTO_DIR_VARIABLE).
+    env = {name: value for name, value in ros_environment(0).items() if name != PHOTO_DIR_VARIABLE}
     return subprocess.run(
         _without((missing,), code),
         capture_output=True,
         text=True,
         timeout=120,
-        env=ros_environment(0),
+        env=env,
         cwd=tmp_path,
     )
 
