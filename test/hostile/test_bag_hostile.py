@@ -25,6 +25,9 @@ from test.support.bags import IMAGE_TOPIC, read_bag, write_photo_bag
 from test.support.models import ModelFiles
 from test.support.ros_graph import ros_environment
 
+# These tests start processes (the node, the tools, training): see the `slow` marker in pyproject.toml.
+pytestmark = pytest.mark.slow
+
 # Frames of the built-in sample with one face or two (640x480 real photos).
 FACE_FRAME_INDICES = (10, 25, 55)
 

@@ -58,6 +58,7 @@ def test_the_shipped_model_probabilities_are_normalised(emotion_models: ModelFil
     assert (probabilities >= 0).all()
 
 
+@pytest.mark.slow  # starts the node
 @pytest.mark.parametrize("name", sorted(REFUSED))
 def test_the_node_fails_configure_with_the_reason_and_stays_up(
     tmp_path: Path, bad_models: dict[str, Path], name: str
@@ -72,6 +73,7 @@ def test_the_node_fails_configure_with_the_reason_and_stays_up(
         node.stop()
 
 
+@pytest.mark.slow  # starts the node
 def test_the_node_skips_a_frame_with_a_nan_output_and_keeps_answering(
     tmp_path: Path, bad_models: dict[str, Path], emotion_models: ModelFiles
 ) -> None:

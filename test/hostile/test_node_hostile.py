@@ -29,6 +29,9 @@ from test.support.models import ModelFiles
 from test.support.node_rig import FACE_FRAME, NodeRig, compressed_msg
 from test.support.ros_graph import GraphClient, NodeProcess, model_args
 
+# These tests start processes (the node, the tools, training): see the `slow` marker in pyproject.toml.
+pytestmark = pytest.mark.slow
+
 MB = 1 << 20
 # How far the node's peak RSS may rise above its normal RSS while bombs are refused.
 RSS_ALLOWANCE = 50 * MB

@@ -13,6 +13,9 @@ import pytest
 from training import cli
 from training.data import DatasetError, load_csv
 
+# These tests start processes (the node, the tools, training): see the `slow` marker in pyproject.toml.
+pytestmark = pytest.mark.slow
+
 SPLITS = ("Training", "PublicTest", "PrivateTest")
 
 
