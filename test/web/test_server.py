@@ -151,7 +151,18 @@ def test_streams_never_block_the_api(server: WebServer, emotion_models: ModelFil
 
 def test_the_source_idles_while_nobody_watches(server: WebServer) -> None:
     wait_for_no_clients(server)
-    before = server.request("GET", "/api/v1/health")[1]["frames"]
+    # The frame that was being analysed when the last client left may still be published: wait until
+    # the count stands still (a source that kept running would add about a frame per 0.1 s), then check
+    # that it stays still.
+    frames = server.request("GET", "/api/v1/health")[1]["frames"]
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = server.request("GET", "/api/v1/health")[1]["frames"]
+        if now == frames:
+            break
+        frames = now
+    before = frames
     time.sleep(1.5)
     assert server.request("GET", "/api/v1/health")[1]["frames"] == before
     events = server.events()
