@@ -25,6 +25,7 @@ from rcl_interfaces.srv import GetParameters
 
 from emotion_msgs.msg import FaceEmotionArray
 from emotion_recognition.tools.process import LoggedProcess
+from test.support.ament_index import ament_prefix_path_without
 from test.support.models import ModelFiles
 from test.support.node_rig import FACE_BOX, FACE_FRAME, NodeRig
 from test.support.ros_graph import GraphClient, ros_environment
@@ -249,19 +250,16 @@ def test_ctrl_c_ends_the_launch_with_status_0_and_leaves_no_process(start_launch
 def test_a_missing_optional_package_fails_before_anything_starts(
     start_launch, tmp_path, arguments: list[str], package: str
 ) -> None:
-    """Here (and in CI) neither v4l2_camera nor rviz2 is installed: the launch exits with one message
-    naming the package and its install command, starts no process and leaves no temporary file (the
-    namespaced RViz configuration). On a machine where the package is installed the case cannot be
-    produced, and the test says so instead of passing."""
-    from ament_index_python.packages import PackageNotFoundError, get_package_prefix
-
-    try:
-        pytest.skip(f"{package} is installed at {get_package_prefix(package)}: it cannot be missing here")
-    except PackageNotFoundError:
-        pass
+    """Without v4l2_camera or rviz2 the launch exits with one message naming the package and its
+    install command, starts no process and leaves no temporary file (the namespaced RViz
+    configuration). Where the package is installed, the launch runs with an ament index that leaves it
+    out (test/support/ament_index.py), so the case is the same on every machine."""
     temp = tmp_path / "tmp"
     temp.mkdir()
-    launch = start_launch(*arguments, env={"TMPDIR": str(temp)})
+    index = tmp_path / "index"
+    index.mkdir()
+    ament_prefix_path = ament_prefix_path_without([package], index)
+    launch = start_launch(*arguments, env={"TMPDIR": str(temp), "AMENT_PREFIX_PATH": ament_prefix_path})
     status = launch.process.wait(timeout=STARTUP_TIMEOUT_S)
     log = launch.log()
     assert status != 0, log
@@ -358,3 +356,22 @@ def test_rviz_config_shows_the_annotated_image_topic() -> None:
     assert images[0]["Topic"]["Value"] == "/image_annotated"
     # The node publishes reliable images; an RViz subscription that is reliable or best effort matches.
     assert images[0]["Topic"]["Reliability Policy"] in ("Reliable", "Best Effort")
+
+
+def test_a_package_can_be_left_out_of_the_ament_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The helper behind the missing-package case: an installed package (the stand-in camera) is no
+    longer found, and every other package of the same prefixes still is."""
+    from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+
+    monkeypatch.setenv("AMENT_PREFIX_PATH", _stand_in_camera(tmp_path)["AMENT_PREFIX_PATH"])
+    assert get_package_prefix("v4l2_camera") == str(tmp_path / "camera_prefix")
+    node_prefix = get_package_prefix("emotion_recognition")
+    (tmp_path / "index").mkdir()
+    monkeypatch.setenv("AMENT_PREFIX_PATH", ament_prefix_path_without(["v4l2_camera"], tmp_path / "index"))
+    with pytest.raises(PackageNotFoundError):
+        get_package_prefix("v4l2_camera")
+    assert Path(get_package_prefix("emotion_recognition")).resolve() == Path(node_prefix).resolve()
+    executable = Path(get_package_prefix("emotion_recognition")) / "lib" / "emotion_recognition"
+    assert (executable / "emotion_recognition_node").is_file()
