@@ -18,13 +18,15 @@ NUMERIC_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "learning_rate": (0.0, None, True),  # 0 freezes the weights (only batch-norm statistics move)
     "weight_decay": (0.0, None, True),
     "warmup_epochs": (0, None, True),
-    "label_smoothing": (0.0, 1.0, True),  # [0, 1): 1 would make every target uniform
+    "label_smoothing": (0.0, 1.0, True),
+    "ferplus_weight": (0.0, 1.0, True),  # [0, 1): 1 would make every target uniform
     "class_weight_power": (0.0, None, True),
     "patience": (1, None, True),
     "seed": (0, 2**32 - 1, True),
     "max_minutes": (0.0, None, True),  # 0: stop after the first epoch
     "calibration_images": (1, None, True),
-    "max_int8_drop": (None, 100.0, True),  # negative: int8 must beat float (a gate no model meets)
+    "max_int8_drop": (None, 100.0, True),
+    "recall_floor": (0.0, 1.0, True),  # negative: int8 must beat float (a gate no model meets)
 }
 
 
@@ -100,7 +102,12 @@ def _add_evaluate_command(commands: Any) -> None:
 
 def _add_export_command(commands: Any) -> None:
     export = commands.add_parser("export", help=".keras, float .tflite and checked int8 .tflite")
-    export.add_argument("--model", required=True, help="the trained network (a run's best.keras)")
+    export.add_argument(
+        "--model",
+        required=True,
+        nargs="+",
+        help="the trained network (a run's best.keras); several: export their average (an ensemble)",
+    )
     _add_data_arguments(export)
     export.add_argument("--out", required=True, help="output folder (e.g. models/)")
     export.add_argument("--name", default="emotion_model", help="file stem of the exported models")
@@ -119,6 +126,12 @@ def _add_export_command(commands: Any) -> None:
         "--temperature-scaling",
         action="store_true",
         help="fit a softmax temperature on PublicTest (minimum NLL) and build it into the model",
+    )
+    export.add_argument(
+        "--recall-floor",
+        type=float,
+        default=None,
+        help="fit per-class logit offsets on PublicTest so that every class reaches this recall",
     )
     export.add_argument(
         "--max-int8-drop",
@@ -198,6 +211,7 @@ def _run(args: argparse.Namespace) -> None:
             max_int8_drop=args.max_int8_drop,
             mirror_average=args.mirror_average,
             temperature_scaling=args.temperature_scaling,
+            recall_floor=args.recall_floor,
         )
 
 

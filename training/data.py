@@ -9,6 +9,7 @@ are counted in :attr:`FerDataset.skipped` and reported by the caller.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import io
 import os
@@ -100,6 +101,10 @@ class FerDataset:
         """Training targets: the soft labels when present, else one-hot labels (float32, (N, 7))."""
         if self.soft_labels is not None:
             return self.soft_labels.astype(np.float32)
+        return self.one_hot()
+
+    def one_hot(self) -> np.ndarray:
+        """The hard labels as one-hot rows (float32, (N, 7))."""
         return np.eye(NUM_EMOTIONS, dtype=np.float32)[self.labels]
 
     def class_counts(self) -> np.ndarray:
@@ -115,7 +120,10 @@ def parse_split(name: str) -> int:
 
 
 def load_dataset(
-    path: str | os.PathLike, skip_bad_rows: bool = False, ferplus: str | os.PathLike | None = None
+    path: str | os.PathLike,
+    skip_bad_rows: bool = False,
+    ferplus: str | os.PathLike | None = None,
+    ferplus_weight: float = 1.0,
 ) -> FerDataset:
     """Load FER2013 from a Kaggle CSV (``.csv``/``.csv.gz``), a prepared ``.npz`` or a folder layout.
 
@@ -124,10 +132,15 @@ def load_dataset(
         skip_bad_rows: count and skip malformed rows instead of failing on the first one.
         ferplus: optional FER+ ``fer2013new.csv``; its votes become the soft labels (row-aligned with a
             CSV or npz source; rows that FER+ marks as no face are dropped).
+        ferplus_weight: below 1, the soft labels are this share of the votes plus the rest of the
+            FER2013 label, and every row keeps its FER2013 label (see :func:`blend_ferplus_votes`).
 
     Raises:
         DatasetError: missing file, unreadable/truncated file, malformed row (file and line named).
+        ValueError: ``ferplus_weight`` outside [0, 1].
     """
+    if not 0.0 <= ferplus_weight <= 1.0:
+        raise ValueError(f"the FER+ weight must be in [0, 1], got {ferplus_weight}")
     p = Path(path)
     if not p.exists():
         raise DatasetError(f"{p}: no such file or folder")
@@ -144,6 +157,8 @@ def load_dataset(
         data = load_csv(p, skip_bad_rows=skip_bad_rows)
     else:
         raise DatasetError(f"{p}: unsupported data file; expected .csv, .csv.gz, .npz or a folder")
+    if ferplus is not None and ferplus_weight < 1.0:
+        return blend_ferplus_votes(data, Path(ferplus), ferplus_weight, skip_bad_rows=skip_bad_rows)
     if ferplus is not None:
         data = apply_ferplus_votes(data, Path(ferplus), skip_bad_rows=skip_bad_rows)
     return data
@@ -412,3 +427,24 @@ def apply_ferplus_votes(data: FerDataset, votes_path: Path, skip_bad_rows: bool 
         notes=[*data.notes, f"FER+: dropped {dropped} rows with no FER2013-emotion votes"],
     )
     return result
+
+
+def blend_ferplus_votes(
+    data: FerDataset, votes_path: Path, weight: float, skip_bad_rows: bool = False
+) -> FerDataset:
+    """FER+ votes as an auxiliary target: each soft label is ``weight`` x the vote distribution plus
+    ``1 - weight`` x the one-hot FER2013 label. Rows without usable votes keep the one-hot label; no row is
+    dropped and the hard labels stay FER2013's.
+    """
+    votes, valid = load_aligned_ferplus_votes(votes_path, data, skip_bad_rows)
+    soft, usable = ferplus_soft_labels(votes)
+    one_hot = data.one_hot()
+    keep = (usable & valid)[:, None]
+    blended = np.where(keep, weight * soft + (1.0 - weight) * one_hot, one_hot).astype(np.float32)
+    return dataclasses.replace(
+        data,
+        soft_labels=blended,
+        source=f"{data.source} + {weight:g} x FER+ votes {votes_path}",
+        skipped=data.skipped + int((~valid).sum()),
+        notes=[*data.notes, f"FER+: {int((~keep).sum())} rows without usable votes keep the one-hot label"],
+    )

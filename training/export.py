@@ -18,6 +18,15 @@ from typing import Any
 import numpy as np
 
 from emotion_recognition.spec import EMOTION_LABELS, INPUT_DTYPE, INPUT_SHAPE, INPUT_VALUE_RANGE
+from training.calibration import (
+    apply_class_offsets,
+    apply_temperature,
+    decisions,
+    fit_class_offsets,
+    fit_temperature,
+    recalls,
+    tempered_probabilities,
+)
 from training.data import PUBLIC_TEST, TRAINING, load_dataset
 
 
@@ -55,7 +64,13 @@ def load_float32_network(path: str | os.PathLike):
 
 def with_mirror_averaging(network):
     """Wrap ``network`` so that it averages its probabilities for each face and the face's mirror image
-    (test-time augmentation inside the graph: the caller still makes one call per batch).
+    (test-time augmentation inside the graph: the caller still makes one call per batch)."""
+    return averaged_network([network], mirror_average=True)
+
+
+def averaged_network(members: list, mirror_average: bool):
+    """One model that averages the probabilities of ``members`` (an ensemble), each on the face and, with
+    ``mirror_average``, on its mirror image; a single member without the mirror is returned as it is.
 
     The mirror is a fixed anti-identity matrix applied along the image width: exact, built from stock
     layers only, so the ``.keras`` file loads anywhere without custom code and converts to TFLite.
@@ -63,14 +78,19 @@ def with_mirror_averaging(network):
     import keras
     from keras import layers
 
+    if len(members) == 1 and not mirror_average:
+        return members[0]
     height, width, _ = INPUT_SHAPE
     inputs = keras.Input(shape=INPUT_SHAPE, name="face_pixels")
-    rows = layers.Reshape((height, width), name="rows")(inputs)
-    mirror = layers.Dense(width, use_bias=False, trainable=False, name="mirror")
-    mirrored = layers.Reshape(INPUT_SHAPE, name="mirrored")(mirror(rows))
-    mirror.set_weights([np.eye(width, dtype=np.float32)[::-1]])
-    outputs = layers.Average(name="probabilities")([network(inputs), network(mirrored)])
-    return keras.Model(inputs, outputs, name=f"{network.name}_mirror_avg")
+    views = [inputs]
+    if mirror_average:
+        rows = layers.Reshape((height, width), name="rows")(inputs)
+        mirror = layers.Dense(width, use_bias=False, trainable=False, name="mirror")
+        views.append(layers.Reshape(INPUT_SHAPE, name="mirrored")(mirror(rows)))
+        mirror.set_weights([np.eye(width, dtype=np.float32)[::-1]])
+    outputs = layers.Average(name="probabilities")([member(view) for member in members for view in views])
+    name = members[0].name if len(members) == 1 else f"ensemble_of_{len(members)}"
+    return keras.Model(inputs, outputs, name=f"{name}_mirror_avg" if mirror_average else name)
 
 
 def view_logits(network, images: np.ndarray, mirror_average: bool) -> list[np.ndarray]:
@@ -83,39 +103,6 @@ def view_logits(network, images: np.ndarray, mirror_average: bool) -> list[np.nd
         probabilities = np.asarray(network.predict(x, batch_size=256, verbose=0), dtype=np.float64)
         logits.append(np.log(np.clip(probabilities, 1e-12, 1.0)))
     return logits
-
-
-def tempered_probabilities(views: list[np.ndarray], temperature: float) -> np.ndarray:
-    """The exported model's output for per-view ``views`` logits, each divided by ``temperature``."""
-    probabilities = []
-    for logits in views:
-        shifted = np.exp(logits / temperature - (logits / temperature).max(axis=1, keepdims=True))
-        probabilities.append(shifted / shifted.sum(axis=1, keepdims=True))
-    return np.mean(probabilities, axis=0)
-
-
-def fit_temperature(views: list[np.ndarray], labels: np.ndarray) -> float:
-    """The softmax temperature that minimises the negative log-likelihood of ``labels`` (temperature
-    scaling, Guo et al. 2017), searched on a fine logarithmic grid from 0.25 to 4."""
-    rows = np.arange(len(labels))
-
-    def nll(temperature: float) -> float:
-        probabilities = tempered_probabilities(views, temperature)[rows, labels]
-        return float(-np.log(np.clip(probabilities, 1e-12, 1.0)).mean())
-
-    return float(min(np.exp(np.linspace(np.log(0.25), np.log(4.0), 401)), key=nll))
-
-
-def apply_temperature(network, temperature: float) -> None:
-    """Divide the logits of ``network``'s final softmax layer (named ``probabilities``) by ``temperature``,
-    by scaling that layer's weights: the exported graph is unchanged and costs nothing more."""
-    if not temperature > 0 or not np.isfinite(temperature):
-        raise ExportError(f"temperature must be a positive number, got {temperature}")
-    try:
-        head = network.get_layer("probabilities")
-    except ValueError:
-        raise ExportError(f"{network.name}: no final 'probabilities' layer to calibrate") from None
-    head.set_weights([np.asarray(w, dtype=np.float32) / np.float32(temperature) for w in head.get_weights()])
 
 
 def convert_to_tflite(network, representative_images: np.ndarray | None = None) -> bytes:
@@ -200,9 +187,16 @@ def source_commit() -> str:
 
 
 def model_card(
-    model_file: Path, kind: str, source: str, data: str, metrics: dict, commit: str, extra: dict | None = None
+    model_file: Path,
+    kind: str,
+    sources: list[str],
+    data: str,
+    metrics: dict,
+    commit: str,
+    extra: dict | None = None,
 ) -> dict:
-    """The JSON written beside every exported model; ``commit`` is the code's commit when the export began."""
+    """The JSON written beside every exported model; ``commit`` is the code's commit when the export began.
+    ``sources`` are the trained networks: one, or an ensemble's members (each with its own run record)."""
     card = {
         "file": model_file.name,
         "format": kind,
@@ -215,38 +209,51 @@ def model_card(
             "preprocessing": "inside the model (scaled to 0-1)",
         },
         "output": {"shape": ["N", len(EMOTION_LABELS)], "meaning": "probabilities in label order"},
-        "trained_network": source,
+        "trained_network": " + ".join(sources),
         "training_data": data,
         "metrics": metrics,
         "commit": commit,
         "exported_utc": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    run_dir = Path(source).parent
-    if (run_dir / "config.json").is_file():
-        card["training_config"] = json.loads((run_dir / "config.json").read_text())
-    if (run_dir / "state.json").is_file():
-        state = json.loads((run_dir / "state.json").read_text())
-        seconds = state.get("epoch_seconds", [])
-        card["training_run"] = {
-            "epochs": state.get("epoch"),
-            "best_epoch": state.get("best_epoch"),
-            "median_epoch_seconds": float(np.median(seconds)) if seconds else None,
-        }
+    if len(sources) == 1:
+        card.update(_run_record(sources[0]))
+    else:
+        card["members"] = [{"trained_network": source, **_run_record(source)} for source in sources]
     card.update(extra or {})
     return card
 
 
-def _calibrate(network, val_set, mirror_average: bool) -> dict:
-    """Fit a temperature on PublicTest, apply it to ``network``; returns the card's ``calibration`` entry."""
+def _run_record(source: str) -> dict:
+    """The training recipe and progress of the run that wrote ``source`` (its folder's config.json and
+    state.json), where they are beside it."""
+    record: dict = {}
+    run_dir = Path(source).parent
+    if (run_dir / "config.json").is_file():
+        record["training_config"] = json.loads((run_dir / "config.json").read_text())
+    if (run_dir / "state.json").is_file():
+        state = json.loads((run_dir / "state.json").read_text())
+        seconds = state.get("epoch_seconds", [])
+        record["training_run"] = {
+            "epochs": state.get("epoch"),
+            "best_epoch": state.get("best_epoch"),
+            "median_epoch_seconds": float(np.median(seconds)) if seconds else None,
+        }
+    return record
+
+
+def _calibrate(members: list, val_set, mirror_average: bool) -> dict:
+    """Fit a temperature on PublicTest, apply it to every member; returns the card's ``calibration``
+    entry."""
     from training.evaluate import compute_metrics
 
-    views = view_logits(network, val_set.images, mirror_average)
+    views = [v for member in members for v in view_logits(member, val_set.images, mirror_average)]
     temperature = fit_temperature(views, val_set.labels)
     before, after = (
         compute_metrics(val_set.labels, tempered_probabilities(views, t))["expected_calibration_error"]
         for t in (1.0, temperature)
     )
-    apply_temperature(network, temperature)
+    for member in members:
+        apply_temperature(member, temperature)
     print(f"temperature scaling: T = {temperature:.3f} (PublicTest ECE {before:.4f} -> {after:.4f})")
     return {
         "calibration": {
@@ -255,6 +262,42 @@ def _calibrate(network, val_set, mirror_average: bool) -> dict:
             "fitted_on": "PublicTest",
             "public_test_ece_before": round(before, 4),
             "public_test_ece_after": round(after, 4),
+        }
+    }
+
+
+def _fit_recall_floor(members: list, val_set, mirror_average: bool, recall_floor: float) -> dict:
+    """Fit per-class logit offsets on PublicTest so that every class reaches ``recall_floor``, apply them
+    to every member; returns the card's ``class_offsets`` entry."""
+    views = [v for member in members for v in view_logits(member, val_set.images, mirror_average)]
+    offsets = fit_class_offsets(views, val_set.labels, recall_floor)
+    zero = np.zeros_like(offsets)
+    before, after = (decisions(views, o) for o in (zero, offsets))
+    for member in members:
+        apply_class_offsets(member, offsets)
+    summary = {
+        f"public_test_{when}": {
+            "accuracy": round(float((p == val_set.labels).mean()), 4),
+            "lowest_recall": round(float(np.nanmin(recalls(val_set.labels, p))), 4),
+        }
+        for when, p in (("before", before), ("after", after))
+    }
+    before_text, after_text = (
+        f"accuracy {summary[k]['accuracy']:.4f}, lowest recall {summary[k]['lowest_recall']:.4f}"
+        for k in ("public_test_before", "public_test_after")
+    )
+    named = ", ".join(f"{label} {o:+.2f}" for label, o in zip(EMOTION_LABELS, offsets, strict=True))
+    print(f"class offsets for a recall floor of {recall_floor}: {named}")
+    print(f"PublicTest {before_text} -> {after_text}")
+    if summary["public_test_after"]["lowest_recall"] < recall_floor:
+        print(f"warning: no offsets on the grid give every class a PublicTest recall of {recall_floor}")
+    return {
+        "class_offsets": {
+            "method": "per-class logit offsets for a recall floor (most accurate on the grid)",
+            "recall_floor": recall_floor,
+            "offsets": dict(zip(EMOTION_LABELS, (round(float(o), 3) for o in offsets), strict=True)),
+            "fitted_on": "PublicTest",
+            **summary,
         }
     }
 
@@ -298,7 +341,7 @@ CARD_FORMATS = {
 def _write_cards(
     paths: dict[str, Path],
     metrics: dict[str, dict],
-    source: str,
+    sources: list[str],
     data_text: str,
     commit: str,
     int8_extra: dict,
@@ -311,7 +354,7 @@ def _write_cards(
             "PublicTest": {k: metrics[key][k] for k in ("accuracy", "macro_f1", "expected_calibration_error")}
         }
         extra = {**common_extra, **(int8_extra if key == "int8" else {})}
-        card = model_card(path, CARD_FORMATS[key], source, data_text, summary, commit, extra)
+        card = model_card(path, CARD_FORMATS[key], sources, data_text, summary, commit, extra)
         path.with_name(path.name + ".json").write_text(json.dumps(card, indent=2))
 
 
@@ -336,18 +379,36 @@ def _export_data(
     )
 
 
+def load_members(model_paths: list[str | os.PathLike]) -> list:
+    """The trained networks of an export, as float32 inference models; an ensemble's members get the
+    names ``member_1``, ``member_2``... (one model cannot hold two layers of the same name)."""
+    members = [load_float32_network(path) for path in model_paths]
+    if len(members) > 1:
+        for index, member in enumerate(members, start=1):
+            member.name = f"member_{index}"
+    return members
+
+
 def _inference_network(
-    model_path: str | os.PathLike, val_set: Any, mirror_average: bool, temperature_scaling: bool
+    model_paths: list[str | os.PathLike],
+    val_set: Any,
+    mirror_average: bool,
+    temperature_scaling: bool,
+    recall_floor: float | None,
 ) -> tuple[Any, dict]:
-    """The network as exported (float32; temperature-scaled and mirror-averaged when asked) and the cards'
-    calibration entry (empty without temperature scaling)."""
-    network = load_float32_network(model_path)
-    calibration_card = _calibrate(network, val_set, mirror_average) if temperature_scaling else {}
-    return (with_mirror_averaging(network) if mirror_average else network), calibration_card
+    """The network as exported (float32; the members' average, with class offsets, temperature and mirror
+    averaging when asked) and the cards' entries for the adjustments (empty without any)."""
+    members = load_members(model_paths)
+    card: dict = {"ensemble": [str(p) for p in model_paths]} if len(members) > 1 else {}
+    if recall_floor is not None:
+        card.update(_fit_recall_floor(members, val_set, mirror_average, recall_floor))
+    if temperature_scaling:
+        card.update(_calibrate(members, val_set, mirror_average))
+    return averaged_network(members, mirror_average), card
 
 
 def export_all(
-    model_path: str | os.PathLike,
+    model_paths: str | os.PathLike | list[str | os.PathLike],
     data_path: str | os.PathLike,
     out_dir: str | os.PathLike,
     name: str = "emotion_model",
@@ -357,8 +418,10 @@ def export_all(
     max_int8_drop: float = 0.5,
     mirror_average: bool = False,
     temperature_scaling: bool = False,
+    recall_floor: float | None = None,
 ) -> dict[str, Path]:
-    """Write ``<name>.keras``, ``<name>.tflite`` and ``<name>_int8.tflite`` (each with a ``.json`` card).
+    """Write ``<name>.keras``, ``<name>.tflite`` and ``<name>_int8.tflite`` (each with a ``.json`` card)
+    for one trained network, or for the average of several (``model_paths`` a list: an ensemble).
 
     Raises:
         ExportError: when the int8 model's PublicTest accuracy drops more than ``max_int8_drop`` points
@@ -371,7 +434,11 @@ def export_all(
     out.mkdir(parents=True, exist_ok=True)
     train_set, val_set, data_text = _export_data(data_path, ferplus, skip_bad_rows)
 
-    network, calibration_card = _inference_network(model_path, val_set, mirror_average, temperature_scaling)
+    if isinstance(model_paths, (str, os.PathLike)):
+        model_paths = [model_paths]
+    network, calibration_card = _inference_network(
+        model_paths, val_set, mirror_average, temperature_scaling, recall_floor
+    )
     paths = {
         "keras": out / f"{name}.keras",
         "tflite": out / f"{name}.tflite",
@@ -398,7 +465,7 @@ def export_all(
     _write_cards(
         paths,
         metrics,
-        str(model_path),
+        [str(p) for p in model_paths],
         data_text,
         commit,
         {"mirror_averaging": mirror_average, "quantization": quantization},

@@ -45,6 +45,10 @@ class TrainConfig:
     data: str
     run_dir: str
     ferplus: str | None = None
+    # With --ferplus: the share of the FER+ vote distribution in each training target. 1 trains on the
+    # votes alone; below 1 the rest is the row's FER2013 label (FER+ as an auxiliary soft target), every
+    # row is kept, and the run selects on PublicTest's FER2013 labels.
+    ferplus_weight: float = 1.0
     architecture: str = "compact_fer"
     epochs: int = 22
     batch_size: int = 128
@@ -362,6 +366,8 @@ def train(config: TrainConfig, resume: bool = False, max_minutes: float | None =
         raise ValueError(f"unknown optimizer {config.optimizer!r}; use 'sgd' or 'adamw'")
     if config.mixed_precision not in ("auto", "bfloat16", "off"):
         raise ValueError(f"unknown mixed_precision {config.mixed_precision!r}; use auto, bfloat16 or off")
+    if config.ferplus_weight < 1.0 and not config.ferplus:
+        raise ValueError("--ferplus-weight below 1 needs --ferplus (the FER+ vote file)")
     run = _RunDir(Path(config.run_dir))
     state = run.start(config, resume)
     if state.get("finished"):
@@ -406,7 +412,12 @@ def _datasets(config: TrainConfig, epoch: int) -> tuple[Any, tuple[np.ndarray, n
     Raises:
         ValueError: the data has no Training or no PublicTest rows.
     """
-    data = load_dataset(config.data, skip_bad_rows=config.skip_bad_rows, ferplus=config.ferplus)
+    data = load_dataset(
+        config.data,
+        skip_bad_rows=config.skip_bad_rows,
+        ferplus=config.ferplus,
+        ferplus_weight=config.ferplus_weight,
+    )
     if data.skipped:
         print(f"warning: skipped {data.skipped} malformed rows in {data.source}", file=sys.stderr)
     train_set, val_set = data.split(TRAINING), data.split(PUBLIC_TEST)
@@ -425,4 +436,5 @@ def _datasets(config: TrainConfig, epoch: int) -> tuple[Any, tuple[np.ndarray, n
     )
     batches.epoch = epoch
     batches.order = np.random.default_rng((config.seed, epoch)).permutation(len(train_set))
-    return batches, (_as_model_input(val_set.images), val_set.targets())
+    val_targets = val_set.targets() if config.ferplus_weight >= 1.0 else val_set.one_hot()
+    return batches, (_as_model_input(val_set.images), val_targets)

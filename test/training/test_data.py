@@ -194,6 +194,37 @@ def test_ferplus_votes_become_soft_labels(tmp_path: Path) -> None:
     assert "dropped 1 rows" in data.notes[-1]
 
 
+def test_ferplus_votes_as_an_auxiliary_target_blend_with_the_fer2013_label(tmp_path: Path) -> None:
+    images, labels, usage = synthetic_rows(3)  # labels 0 (angry), 1 (disgust), 2 (fear)
+    data_path = tmp_path / "fer2013.csv"
+    data_path.write_text(csv_text(images, labels, usage))
+    votes = tmp_path / "fer2013new.csv"
+    votes.write_text(
+        "\n".join(
+            [
+                FERPLUS_HEADER,
+                "Training,fer0000000.png,4,0,0,0,6,0,0,0,0,0",  # 60% anger, 40% neutral
+                "PublicTest,fer0000001.png,0,10,0,0,0,0,0,0,0,0",  # all happiness; FER2013 says disgust
+                "PrivateTest,,0,0,0,0,0,0,0,0,0,10",  # no emotion votes: kept, with its one-hot label
+            ]
+        )
+        + "\n"
+    )
+
+    data = load_dataset(data_path, ferplus=votes, ferplus_weight=0.25)
+
+    assert len(data) == 3 and list(data.labels) == [0, 1, 2]  # nothing dropped, FER2013's labels kept
+    np.testing.assert_allclose(data.targets()[0], [0.25 * 0.6 + 0.75, 0, 0, 0, 0, 0, 0.25 * 0.4])
+    np.testing.assert_allclose(data.targets()[1], [0, 0.75, 0, 0.25, 0, 0, 0])
+    np.testing.assert_allclose(data.targets()[2], np.eye(7)[2])
+    np.testing.assert_allclose(data.targets().sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(data.one_hot(), np.eye(7)[[0, 1, 2]])
+    assert "1 rows without usable votes" in data.notes[-1]
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="FER\\+ weight"):
+            load_dataset(data_path, ferplus=votes, ferplus_weight=bad)
+
+
 def test_ferplus_malformed_and_misaligned(tmp_path: Path) -> None:
     images, labels, usage = synthetic_rows(2)
     data_path = tmp_path / "fer2013.csv"

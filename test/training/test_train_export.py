@@ -128,6 +128,40 @@ def test_train_interrupt_resume_export(tiny_data: Path, tmp_path: Path) -> None:
     np.testing.assert_allclose(float_out, keras_out, atol=1e-4)
     np.testing.assert_allclose(int8_out, keras_out, atol=0.05)  # quantisation error only
 
+    # Two networks of the run exported as one ensemble, with mirror averaging and a recall floor.
+    ensemble_out = tmp_path / "ensemble"
+    ensemble = run_cli(
+        "export",
+        "--model",
+        run_dir / "best.keras",
+        run_dir / "last.keras",
+        "--data",
+        tiny_data,
+        "--out",
+        ensemble_out,
+        "--name",
+        "ensemble",
+        "--calibration-images",
+        "40",
+        "--max-int8-drop",
+        "100",
+        "--mirror-average",
+        "--recall-floor",
+        "0.3",
+    )
+    assert ensemble.returncode == 0, ensemble.stderr[-3000:]
+    assert "class offsets for a recall floor of 0.3" in ensemble.stdout
+    ensemble_card = json.loads((ensemble_out / "ensemble_int8.tflite.json").read_text())
+    assert ensemble_card["ensemble"] == [str(run_dir / "best.keras"), str(run_dir / "last.keras")]
+    assert [m["training_config"]["epochs"] for m in ensemble_card["members"]] == [2, 2]
+    offsets = ensemble_card["class_offsets"]
+    assert offsets["fitted_on"] == "PublicTest" and set(offsets["offsets"]) == set(EMOTION_LABELS)
+    assert ensemble_card["mirror_averaging"] is True
+    ensemble_keras = EmotionClassifier.load(ensemble_out / "ensemble.keras").predict(images)
+    ensemble_float = EmotionClassifier.load(ensemble_out / "ensemble.tflite").predict(images)
+    np.testing.assert_allclose(ensemble_float, ensemble_keras, atol=1e-4)
+    np.testing.assert_allclose(ensemble_keras.sum(axis=1), 1.0, atol=1e-5)
+
     # FER+ votes for the 84 rows: the majority agrees with the FER2013 label, except in two PublicTest rows
     # (a tie, and 'contempt' winning), which the FER+ benchmark leaves out.
     labels = np.load(tiny_data)["labels"]
@@ -293,6 +327,29 @@ def test_mirror_averaging_averages_a_face_and_its_mirror() -> None:
     expected = (np.asarray(network(faces)) + np.asarray(network(mirrored))) / 2
     np.testing.assert_allclose(np.asarray(wrapped(faces)), expected, atol=1e-6)
     np.testing.assert_allclose(np.asarray(wrapped(mirrored)), expected, atol=1e-6)
+
+
+def test_an_ensemble_averages_its_members_on_each_face_and_its_mirror(tmp_path: Path) -> None:
+    import keras
+
+    from training.export import averaged_network, load_members
+    from training.models import build_compact_fer
+
+    faces = np.random.default_rng(4).uniform(0, 255, size=(3, *INPUT_SHAPE)).astype(np.float32)
+    mirrored = faces[:, :, ::-1].copy()
+    paths = [tmp_path / "first.keras", tmp_path / "second.keras"]
+    for seed, path in enumerate(paths):
+        keras.utils.set_random_seed(seed)
+        build_compact_fer().save(path)
+
+    members = load_members(paths)
+    outputs = [np.asarray(m(view)) for m in members for view in (faces, mirrored)]
+    ensemble = averaged_network(members, mirror_average=True)
+
+    np.testing.assert_allclose(np.asarray(ensemble(faces)), np.mean(outputs, axis=0), atol=1e-6)
+    assert not np.allclose(outputs[0], outputs[2])  # two different networks
+    assert [m.name for m in members] == ["member_1", "member_2"]
+    assert averaged_network(members[:1], mirror_average=False) is members[0]
 
 
 @pytest.mark.slow
