@@ -41,9 +41,8 @@ def real_faces(count: int) -> np.ndarray:
     for name, box in FACE_BOXES.items():
         gray = cv2.cvtColor(photo_bgr(name), cv2.COLOR_BGR2GRAY)
         crops.append(crop_faces(gray, [box])[0])
-    faces = [
-        crops[i % len(crops)] if i < len(crops) else crops[i % len(crops)][:, ::-1] for i in range(count)
-    ]
+    crops += [crop[:, ::-1] for crop in crops]  # the same faces mirrored
+    faces = [crops[i % len(crops)] for i in range(count)]
     return np.stack(faces).astype(np.float32)
 
 

@@ -241,12 +241,11 @@ def _run_record(source: str) -> dict:
     return record
 
 
-def _calibrate(members: list, val_set, mirror_average: bool) -> dict:
-    """Fit a temperature on PublicTest, apply it to every member; returns the card's ``calibration``
-    entry."""
+def _calibrate(members: list, val_set, views: list[np.ndarray]) -> dict:
+    """Fit a temperature on PublicTest (``views``: the members' PublicTest logits), apply it to every
+    member; returns the card's ``calibration`` entry."""
     from training.evaluate import compute_metrics
 
-    views = [v for member in members for v in view_logits(member, val_set.images, mirror_average)]
     temperature = fit_temperature(views, val_set.labels)
     before, after = (
         compute_metrics(val_set.labels, tempered_probabilities(views, t))["expected_calibration_error"]
@@ -266,10 +265,12 @@ def _calibrate(members: list, val_set, mirror_average: bool) -> dict:
     }
 
 
-def _fit_recall_floor(members: list, val_set, mirror_average: bool, recall_floor: float) -> dict:
-    """Fit per-class logit offsets on PublicTest so that every class reaches ``recall_floor``, apply them
-    to every member; returns the card's ``class_offsets`` entry."""
-    views = [v for member in members for v in view_logits(member, val_set.images, mirror_average)]
+def _fit_recall_floor(
+    members: list, val_set, views: list[np.ndarray], recall_floor: float
+) -> tuple[dict, list]:
+    """Fit per-class logit offsets on PublicTest (``views``: the members' PublicTest logits) so that every
+    class reaches ``recall_floor``, apply them to every member; returns the card's ``class_offsets``
+    entry and the views with the offsets added (what the adjusted members compute)."""
     offsets = fit_class_offsets(views, val_set.labels, recall_floor)
     zero = np.zeros_like(offsets)
     before, after = (decisions(views, o) for o in (zero, offsets))
@@ -299,7 +300,7 @@ def _fit_recall_floor(members: list, val_set, mirror_average: bool, recall_floor
             "fitted_on": "PublicTest",
             **summary,
         }
-    }
+    }, [v + offsets for v in views]
 
 
 def _export_int8(
@@ -400,10 +401,15 @@ def _inference_network(
     averaging when asked) and the cards' entries for the adjustments (empty without any)."""
     members = load_members(model_paths)
     card: dict = {"ensemble": [str(p) for p in model_paths]} if len(members) > 1 else {}
+    if recall_floor is not None or temperature_scaling:
+        # PublicTest log-probabilities, computed once: softmax(log p + offsets) is what a member with the
+        # offsets added to its logits computes, so both fits use them.
+        views = [v for member in members for v in view_logits(member, val_set.images, mirror_average)]
     if recall_floor is not None:
-        card.update(_fit_recall_floor(members, val_set, mirror_average, recall_floor))
+        offsets_card, views = _fit_recall_floor(members, val_set, views, recall_floor)
+        card.update(offsets_card)
     if temperature_scaling:
-        card.update(_calibrate(members, val_set, mirror_average))
+        card.update(_calibrate(members, val_set, views))
     return averaged_network(members, mirror_average), card
 
 

@@ -167,22 +167,26 @@ def test_folder_layout_errors(tmp_path: Path) -> None:
 FERPLUS_HEADER = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
 
 
-def test_ferplus_votes_become_soft_labels(tmp_path: Path) -> None:
-    images, labels, usage = synthetic_rows(4)
+def rows_with_votes(tmp_path: Path, vote_rows: list[str]) -> tuple[Path, Path, np.ndarray]:
+    """A Kaggle CSV of ``len(vote_rows)`` synthetic rows and a FER+ vote file with ``vote_rows`` after
+    its header: (data path, vote path, images)."""
+    images, labels, usage = synthetic_rows(len(vote_rows))
     data_path = tmp_path / "fer2013.csv"
     data_path.write_text(csv_text(images, labels, usage))
     votes = tmp_path / "fer2013new.csv"
-    votes.write_text(
-        "\n".join(
-            [
-                FERPLUS_HEADER,
-                "Training,fer0000000.png,4,0,0,0,6,0,0,0,0,0",  # 60% anger, 40% neutral
-                "PublicTest,fer0000001.png,0,10,0,0,0,0,0,0,0,0",  # all happiness
-                "PrivateTest,,0,0,0,0,0,0,0,0,0,10",  # not a face: dropped
-                "Training,fer0000003.png,0,0,2,0,0,0,0,0,8,0",  # surprise (unknown votes ignored)
-            ]
-        )
-        + "\n"
+    votes.write_text("\n".join([FERPLUS_HEADER, *vote_rows]) + "\n")
+    return data_path, votes, images
+
+
+def test_ferplus_votes_become_soft_labels(tmp_path: Path) -> None:
+    data_path, votes, images = rows_with_votes(
+        tmp_path,
+        [
+            "Training,fer0000000.png,4,0,0,0,6,0,0,0,0,0",  # 60% anger, 40% neutral
+            "PublicTest,fer0000001.png,0,10,0,0,0,0,0,0,0,0",  # all happiness
+            "PrivateTest,,0,0,0,0,0,0,0,0,0,10",  # not a face: dropped
+            "Training,fer0000003.png,0,0,2,0,0,0,0,0,8,0",  # surprise (unknown votes ignored)
+        ],
     )
 
     data = load_dataset(data_path, ferplus=votes)
@@ -195,21 +199,14 @@ def test_ferplus_votes_become_soft_labels(tmp_path: Path) -> None:
 
 
 def test_ferplus_votes_as_an_auxiliary_target_blend_with_the_fer2013_label(tmp_path: Path) -> None:
-    images, labels, usage = synthetic_rows(3)  # labels 0 (angry), 1 (disgust), 2 (fear)
-    data_path = tmp_path / "fer2013.csv"
-    data_path.write_text(csv_text(images, labels, usage))
-    votes = tmp_path / "fer2013new.csv"
-    votes.write_text(
-        "\n".join(
-            [
-                FERPLUS_HEADER,
-                "Training,fer0000000.png,4,0,0,0,6,0,0,0,0,0",  # 60% anger, 40% neutral
-                "PublicTest,fer0000001.png,0,10,0,0,0,0,0,0,0,0",  # all happiness; FER2013 says disgust
-                "PrivateTest,,0,0,0,0,0,0,0,0,0,10",  # no emotion votes: kept, with its one-hot label
-            ]
-        )
-        + "\n"
-    )
+    data_path, votes, images = rows_with_votes(
+        tmp_path,
+        [
+            "Training,fer0000000.png,4,0,0,0,6,0,0,0,0,0",  # 60% anger, 40% neutral
+            "PublicTest,fer0000001.png,0,10,0,0,0,0,0,0,0,0",  # all happiness; FER2013 says disgust
+            "PrivateTest,,0,0,0,0,0,0,0,0,0,10",  # no emotion votes: kept, with its one-hot label
+        ],
+    )  # labels 0 (angry), 1 (disgust), 2 (fear)
 
     data = load_dataset(data_path, ferplus=votes, ferplus_weight=0.25)
 

@@ -148,6 +148,7 @@ def test_train_interrupt_resume_export(tiny_data: Path, tmp_path: Path) -> None:
         "--mirror-average",
         "--recall-floor",
         "0.3",
+        "--temperature-scaling",
     )
     assert ensemble.returncode == 0, ensemble.stderr[-3000:]
     assert "class offsets for a recall floor of 0.3" in ensemble.stdout
@@ -157,6 +158,7 @@ def test_train_interrupt_resume_export(tiny_data: Path, tmp_path: Path) -> None:
     offsets = ensemble_card["class_offsets"]
     assert offsets["fitted_on"] == "PublicTest" and set(offsets["offsets"]) == set(EMOTION_LABELS)
     assert ensemble_card["mirror_averaging"] is True
+    assert ensemble_card["calibration"]["fitted_on"] == "PublicTest"
     ensemble_keras = EmotionClassifier.load(ensemble_out / "ensemble.keras").predict(images)
     ensemble_float = EmotionClassifier.load(ensemble_out / "ensemble.tflite").predict(images)
     np.testing.assert_allclose(ensemble_float, ensemble_keras, atol=1e-4)
