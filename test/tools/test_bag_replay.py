@@ -24,9 +24,10 @@ from test.support.ros_graph import GraphClient, NodeProcess, model_args, ros_env
 
 NAMESPACE = "/replay_test"
 FOUND_IOU = 0.4
-# The node keeps up with this rate on the 2-core machine even while other work runs, so the test can
-# expect an answer to every image (the node would otherwise drop frames by design).
-REPLAY_FPS = 3.0
+# The node keeps up with this rate on the 2-core machine even while the rest of the suite runs beside
+# it, so the test can expect an answer to every image (the node's depth-1 queue would otherwise drop
+# frames by design). At 3 fps a full-suite run under a training job once lost one frame.
+REPLAY_FPS = 1.5
 
 
 @pytest.mark.slow
