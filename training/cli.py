@@ -1,4 +1,4 @@
-"""Command-line interface: ``python -m training {train,evaluate,export} ...``."""
+"""Command-line interface: ``python -m training {train,evaluate,export,recover} ...``."""
 
 from __future__ import annotations
 
@@ -141,13 +141,22 @@ def _add_export_command(commands: Any) -> None:
     )
 
 
+def _add_recover_command(commands: Any) -> None:
+    recover = commands.add_parser(
+        "recover", help="rebuild the float .keras network inside an exported .tflite (e.g. to ensemble it)"
+    )
+    recover.add_argument("--model", required=True, help="a .tflite written by export (int8 or float)")
+    recover.add_argument("--out", required=True, help="the new .keras file (never overwritten)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: ``train``, ``evaluate`` and ``export``."""
+    """The command line: ``train``, ``evaluate``, ``export`` and ``recover``."""
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     _add_train_command(commands)
     _add_evaluate_command(commands)
     _add_export_command(commands)
+    _add_recover_command(commands)
     return parser
 
 
@@ -197,6 +206,10 @@ def _run(args: argparse.Namespace) -> None:
                 f"{args.split}, FER+ majority labels ({plus['num_images']} images): accuracy "
                 f"{plus['accuracy']:.4f}, macro-F1 {plus['macro_f1']:.4f}"
             )
+    elif args.command == "recover":
+        from training.recover import recover_to_file
+
+        print(f"recovered network: {recover_to_file(args.model, args.out)}")
     elif args.command == "export":
         from training.export import export_all
 
