@@ -34,22 +34,27 @@ def _dequantized(interpreter, details: dict, index: int) -> np.ndarray:
     return (values - zero_points.reshape(shape)) * scales.reshape(shape)
 
 
-def _branches(operations: list[dict]) -> list[list[tuple[str, int, int]]]:
-    """The weighted layers of each softmax branch, in order: (op name, weight tensor, bias tensor).
-
-    A branch ends at a SOFTMAX. The mirror of a mirror-averaged export is a FULLY_CONNECTED without bias
-    (a fixed permutation of columns) and is not part of any network, so layers without bias are skipped:
-    every layer of our architectures has a bias once batch normalisation is folded into it.
-    """
+def _branches(operations: list[dict]) -> list[list[tuple[int, int]]]:
+    """The weighted layers of each softmax branch, in order: (weight tensor, bias tensor or -1 for none,
+    which the converter writes for an all-zero bias). A branch ends at a SOFTMAX."""
     branches, current = [], []
     for op in operations:
         name = op["op_name"]
         if name == "SOFTMAX":
             branches.append(current)
             current = []
-        elif name in ("CONV_2D", "FULLY_CONNECTED") and len(op["inputs"]) > 2 and op["inputs"][2] >= 0:
-            current.append((name, int(op["inputs"][1]), int(op["inputs"][2])))
+        elif name in ("CONV_2D", "FULLY_CONNECTED"):
+            inputs = [int(i) for i in op["inputs"]]
+            current.append((inputs[1], inputs[2] if len(inputs) > 2 else -1))
     return branches
+
+
+def _is_mirror(kernel: np.ndarray, bias_index: int) -> bool:
+    """Whether a layer is the mirror of a mirror-averaged export: a dense layer without bias whose
+    kernel swaps columns end for end (a scaled exchange matrix), not part of any network."""
+    if bias_index >= 0 or kernel.ndim != 2 or kernel.shape[0] != kernel.shape[1]:
+        return False
+    return bool(np.allclose(kernel, kernel.max() * np.eye(len(kernel))[::-1], atol=1e-6))
 
 
 def read_folded_layers(tflite_path: str | os.PathLike) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -69,16 +74,26 @@ def read_folded_layers(tflite_path: str | os.PathLike) -> list[tuple[np.ndarray,
     details = {d["index"]: d for d in interpreter.get_tensor_details()}
     # The interpreter's only listing of the graph's operators (stable across TF and LiteRT releases).
     branches = _branches(interpreter._get_ops_details())
+    branches = [
+        [(w, b) for w, b in branch if not _is_mirror(_dequantized(interpreter, details, w), b)]
+        for branch in branches
+    ]
     branches = [branch for branch in branches if branch]
     if not branches:
         raise ExportError(f"{tflite_path}: no convolution or dense layer ending in a softmax")
     # The views of a mirror-averaged network share its kernels (each has its own requantised biases);
     # an ensemble's members do not.
-    networks = {tuple(w for _, w, _ in branch) for branch in branches}
+    networks = {tuple(w for w, _ in branch) for branch in branches}
     if len(networks) > 1:
-        raise ExportError(f"{tflite_path}: an ensemble of {len(networks)} networks; recover rebuilds one network")
-    layers = branches[0]
-    return [(_dequantized(interpreter, details, w), _dequantized(interpreter, details, b)) for _, w, b in layers]
+        raise ExportError(
+            f"{tflite_path}: an ensemble of {len(networks)} networks; recover rebuilds one network"
+        )
+    layers = []
+    for weight, bias in branches[0]:
+        kernel = _dequantized(interpreter, details, weight)
+        zeros = np.zeros(kernel.shape[0])
+        layers.append((kernel, _dequantized(interpreter, details, bias) if bias >= 0 else zeros))
+    return layers
 
 
 def _weighted_layers(network) -> list[tuple[object, object | None]]:
@@ -127,7 +142,8 @@ def _load_folded(network, folded: list[tuple[np.ndarray, np.ndarray]]) -> None:
     """Give ``network`` the folded weights: each kernel as it is (the first divided by the input scale,
     which TFLite folded into it), each bias in the layer or in its batch normalisation's offset, and
     batch normalisations that pass their input through unchanged."""
-    for index, ((layer, norm), (kernel, bias)) in enumerate(zip(_weighted_layers(network), folded, strict=True)):
+    pairs = zip(_weighted_layers(network), folded, strict=True)
+    for index, ((layer, norm), (kernel, bias)) in enumerate(pairs):
         kernel = _keras_kernel(layer, kernel)
         if index == 0:
             kernel = kernel / _input_scale(network)
