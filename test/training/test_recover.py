@@ -4,7 +4,6 @@ file computes, on real faces; ensembles, foreign files and existing outputs are 
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,22 +11,12 @@ import pytest
 
 from emotion_recognition.core.classifier import EmotionClassifier
 from test.support.models import calibration_faces, export_tflite
+from test.support.training_cli import REPO_ROOT, run_cli
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = {
     "default": REPO_ROOT / "models" / "emotion_model_int8.tflite",
     "ferplus": REPO_ROOT / "models" / "emotion_model_ferplus_int8.tflite",
 }
-
-
-def run_cli(*args: object) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "training", *map(str, args)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def assert_one_error_line(result: subprocess.CompletedProcess, message: str) -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,20 +13,9 @@ import pytest
 
 from emotion_recognition.core.classifier import EmotionClassifier
 from emotion_recognition.spec import EMOTION_LABELS, INPUT_SHAPE
+from test.support.training_cli import REPO_ROOT, run_cli
 from training.evaluate import compute_metrics
 from training.export import source_commit
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "training", *map(str, args)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 @pytest.fixture(scope="module")
