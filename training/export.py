@@ -118,9 +118,48 @@ def convert_to_tflite(network, representative_images: np.ndarray | None = None) 
     # Through a SavedModel: converting a tf.function directly leaves the weights as resource
     # variables that the TFLite calibrator cannot read.
     with tempfile.TemporaryDirectory(prefix="emotion_export_") as saved_model:
-        network.export(saved_model, format="tf_saved_model", verbose=False)
+        if representative_images is None:
+            network.export(saved_model, format="tf_saved_model", verbose=False)
+        else:
+            _export_with_probability_ranges(network, saved_model)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
         return _convert(converter, representative_images)
+
+
+def _export_with_probability_ranges(network, saved_model: str) -> None:
+    """Write ``network`` as a SavedModel for int8 conversion, with the int8 range of each probability that
+    it averages fixed in advance.
+
+    The converter sets each activation's int8 range from the calibration images. A softmax output has a
+    fixed range, but the mean that ``averaged_network`` takes of n probability vectors is a chain of sums
+    whose ranges would come from the calibration images too: a face more confident than any of them would
+    be clipped, and its probabilities would no longer sum to 1. Here each term p/n, each partial sum of k
+    terms and the mean get the ranges they can reach: [0, 1/n], [0, k/n] and [0, 1].
+    """
+    import keras
+    import tensorflow as tf
+
+    average = network.layers[-1]
+    if not isinstance(average, keras.layers.Average):
+        network.export(saved_model, format="tf_saved_model", verbose=False)
+        return
+    terms_of = keras.Model(network.inputs, average.input, name=f"{network.name}_terms")
+
+    def in_range(x, high: float):
+        return tf.quantization.fake_quant_with_min_max_args(x, min=0.0, max=high, num_bits=8)
+
+    def serve(images):
+        terms = terms_of(images, training=False)
+        count = len(terms)
+        mean = in_range(terms[0] / count, 1.0 / count)
+        for k, term in enumerate(terms[1:], start=2):
+            mean = in_range(mean + in_range(term / count, 1.0 / count), k / count)
+        return mean
+
+    archive = keras.export.ExportArchive()
+    archive.track(network)
+    archive.add_endpoint("serve", serve, input_signature=[tf.TensorSpec((None, *INPUT_SHAPE), tf.float32)])
+    archive.write_out(saved_model, verbose=False)
 
 
 def _convert(converter, representative_images: np.ndarray | None) -> bytes:
