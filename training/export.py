@@ -118,12 +118,19 @@ def convert_to_tflite(network, representative_images: np.ndarray | None = None) 
     # Through a SavedModel: converting a tf.function directly leaves the weights as resource
     # variables that the TFLite calibrator cannot read.
     with tempfile.TemporaryDirectory(prefix="emotion_export_") as saved_model:
-        if representative_images is None:
-            network.export(saved_model, format="tf_saved_model", verbose=False)
-        else:
+        if representative_images is not None and _averages_probabilities(network):
             _export_with_probability_ranges(network, saved_model)
+        else:
+            network.export(saved_model, format="tf_saved_model", verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
         return _convert(converter, representative_images)
+
+
+def _averages_probabilities(network) -> bool:
+    """Whether ``network`` ends in the mean of :func:`averaged_network` (an ensemble or a mirror model)."""
+    import keras
+
+    return isinstance(network.layers[-1], keras.layers.Average)
 
 
 def _export_with_probability_ranges(network, saved_model: str) -> None:
@@ -139,11 +146,7 @@ def _export_with_probability_ranges(network, saved_model: str) -> None:
     import keras
     import tensorflow as tf
 
-    average = network.layers[-1]
-    if not isinstance(average, keras.layers.Average):
-        network.export(saved_model, format="tf_saved_model", verbose=False)
-        return
-    terms_of = keras.Model(network.inputs, average.input, name=f"{network.name}_terms")
+    terms_of = keras.Model(network.inputs, network.layers[-1].input, name=f"{network.name}_terms")
 
     def in_range(x, high: float):
         return tf.quantization.fake_quant_with_min_max_args(x, min=0.0, max=high, num_bits=8)
