@@ -200,12 +200,12 @@ def _update_card(card_path: Path, split_name: str, metrics: dict) -> None:
     if "ferplus_majority" in metrics:
         summary["ferplus_majority"] = _card_summary(metrics["ferplus_majority"])
     card.setdefault("metrics", {})[split_name] = summary
-    card_path.write_text(json.dumps(card, indent=2))
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
 
 
 def _write_reports(metrics: dict, out: Path, model_name: str, split_name: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"metrics_{split_name}.json").write_text(json.dumps(metrics, indent=2))
+    (out / f"metrics_{split_name}.json").write_text(json.dumps(metrics, indent=2) + "\n")
     title = f"{model_name} on FER2013 {split_name} ({metrics['num_images']} images)"
     plot_confusion(
         metrics, out / f"confusion_{split_name}.png", f"{title}\naccuracy {metrics['accuracy']:.3f}"

@@ -398,7 +398,7 @@ def _write_cards(
         }
         extra = {**common_extra, **(int8_extra if key == "int8" else {})}
         card = model_card(path, CARD_FORMATS[key], sources, data_text, summary, commit, extra)
-        path.with_name(path.name + ".json").write_text(json.dumps(card, indent=2))
+        path.with_name(path.name + ".json").write_text(json.dumps(card, indent=2) + "\n")
 
 
 def _export_data(
