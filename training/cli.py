@@ -19,6 +19,7 @@ NUMERIC_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "weight_decay": (0.0, None, True),
     "warmup_epochs": (0, None, True),
     "label_smoothing": (0.0, 1.0, True),
+    "ema_momentum": (0.0, 1.0, True),  # [0, 1): 1 would never move the average
     "ferplus_weight": (0.0, 1.0, True),  # [0, 1): 1 would make every target uniform
     "class_weight_power": (0.0, None, True),
     "patience": (1, None, True),
@@ -42,7 +43,7 @@ def check_numeric_options(args: argparse.Namespace) -> None:
             raise ValueError(f"{option} must be a finite number, got {value}")
         if low is not None and (value < low or (value == low and not low_allowed)):
             raise ValueError(f"{option} must be {'>=' if low_allowed else '>'} {low}, got {value}")
-        high_excluded = name == "label_smoothing"
+        high_excluded = name in ("label_smoothing", "ema_momentum")
         if high is not None and (value > high or (high_excluded and value >= high)):
             raise ValueError(f"{option} must be {'<' if high_excluded else '<='} {high}, got {value}")
 

@@ -66,6 +66,9 @@ class TrainConfig:
     # Start from the weights of this .keras network (same architecture) instead of random ones: a warm
     # restart of the learning-rate schedule on a trained model.
     init_from: str | None = None
+    # Polyak averaging: above 0, validation, best.keras and last.keras use the exponential moving average
+    # of the weights (this momentum per step; 0.999 averages over about 1000 steps). 0 = off.
+    ema_momentum: float = 0.0
     skip_bad_rows: bool = False
 
 
@@ -174,7 +177,9 @@ class _RunDir:
             return json.loads(json.dumps(FRESH_STATE))
         if not (self.config.exists() and self.state.exists() and self.last.exists()):
             raise ValueError(f"{self.root}: nothing to resume (needs config.json, state.json and last.keras)")
-        saved = json.loads(self.config.read_text())
+        # A field the run's code did not have yet takes its default (which was that code's behaviour).
+        defaults = dataclasses.asdict(TrainConfig(data=config.data, run_dir=config.run_dir))
+        saved = {**defaults, **json.loads(self.config.read_text())}
         if saved != dataclasses.asdict(config):
             diff = {k: (saved.get(k), v) for k, v in dataclasses.asdict(config).items() if saved.get(k) != v}
             raise ValueError(f"{self.root}: resume with a different config (saved, given): {diff}")
@@ -222,12 +227,13 @@ def _compiled_model(config: TrainConfig, steps_per_epoch: int):
         warmup_steps=steps_per_epoch * config.warmup_epochs,
         alpha=0.001,
     )
+    averaging = {"use_ema": config.ema_momentum > 0, "ema_momentum": config.ema_momentum or 0.99}
     if config.optimizer == "sgd":
         optimizer = keras.optimizers.SGD(
-            schedule, momentum=0.9, nesterov=True, weight_decay=config.weight_decay
+            schedule, momentum=0.9, nesterov=True, weight_decay=config.weight_decay, **averaging
         )
     else:
-        optimizer = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
+        optimizer = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay, **averaging)
     model.compile(
         optimizer=optimizer,
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
@@ -283,10 +289,15 @@ def _callbacks(config: TrainConfig, run: _RunDir, state: dict, max_minutes: floa
         initial_value_threshold=initial_best,
     )
     stopper = ResumedEarlyStopping(monitor="val_accuracy", mode="max", patience=config.patience)
+    # In list order at each epoch's end: the backup keeps the weights being trained (and their average in
+    # the optimizer), then, with --ema-momentum, the average is swapped into the network for the two
+    # checkpoints (validation already ran on it) and swapped out again when the next epoch begins.
+    averaging = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if config.ema_momentum > 0 else []
     callbacks = [
         _divergence_guard(),
         EpochClock(),
         keras.callbacks.BackupAndRestore(str(run.backup), delete_checkpoint=False, double_checkpoint=True),
+        *averaging,
         best,
         keras.callbacks.ModelCheckpoint(run.last),
         stopper,

@@ -269,6 +269,9 @@ def test_a_run_of_the_previous_training_code_resumes(tiny_data: Path, tmp_path: 
     first = run_cli("train", *common, "--max-minutes", "0")
     assert first.returncode == 0, first.stderr[-3000:]
     shutil.rmtree(run_dir / "backup")
+    config = json.loads((run_dir / "config.json").read_text())
+    del config["ema_momentum"]  # a field the old code did not have
+    (run_dir / "config.json").write_text(json.dumps(config))
     (run_dir / "history.csv").write_text(
         "epoch,loss,accuracy,val_loss,val_accuracy,learning_rate,seconds\n1,1.93,0.2,1.81,0.25,0.0002,3.1\n"
     )
@@ -402,6 +405,49 @@ def test_warm_restart_needs_the_same_architecture(tiny_data: Path, tmp_path: Pat
     for before, after in zip(start.get_weights(), trained.get_weights()):
         if before.ndim == 4:
             np.testing.assert_allclose(np.asarray(after, np.float32), before, rtol=1e-2, atol=1e-3)
+
+
+@pytest.mark.slow
+def test_weight_averaging_checkpoints_the_average_that_was_validated(tiny_data: Path, tmp_path: Path) -> None:
+    """With --ema-momentum the checkpoints hold the moving average of the weights, and the PublicTest
+    loss in the history is that average's loss. A momentum near 1 keeps the average next to the first
+    steps' weights, so it stays much closer to the start than the weights the same run trains."""
+    import keras
+
+    from training.models import build_model
+
+    keras.utils.set_random_seed(5)
+    start_path = tmp_path / "start.keras"
+    build_model("compact_fer").save(start_path)
+    recipe = ["--data", tiny_data, "--architecture", "compact_fer", "--epochs", "1", "--batch-size", "16"]
+    recipe += ["--warmup-epochs", "0", "--learning-rate", "0.05", "--mixed-precision", "off"]
+    recipe += ["--init-from", start_path]
+    for name, extra in (("plain", []), ("averaged", ["--ema-momentum", "0.999"])):
+        done = run_cli("train", *recipe, "--run-dir", tmp_path / name, *extra)
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    def kernels(path: Path) -> list[np.ndarray]:
+        model = keras.models.load_model(path, compile=False)
+        return [np.asarray(w, np.float64) for w in model.get_weights() if w.ndim == 4]
+
+    def distance(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+        return float(sum(np.sum((x - y) ** 2) for x, y in zip(a, b)) ** 0.5)
+
+    start = kernels(start_path)
+    trained = distance(kernels(tmp_path / "plain" / "last.keras"), start)
+    averaged = distance(kernels(tmp_path / "averaged" / "last.keras"), start)
+    assert 0 < averaged < 0.5 * trained
+
+    with (tmp_path / "averaged" / "history.csv").open(newline="") as handle:
+        logged = float(next(csv.DictReader(handle))["val_loss"])
+    data = np.load(tiny_data)
+    public = data["usage"] == 1
+    images = data["images"][public].astype(np.float32).reshape((-1, *INPUT_SHAPE))
+    model = keras.models.load_model(tmp_path / "averaged" / "best.keras", compile=False)
+    probabilities = np.asarray(model.predict(images, verbose=0), np.float64)
+    targets = np.eye(7)[data["labels"][public]] * 0.9 + 0.1 / 7  # the recipe's label smoothing
+    loss = float(np.mean(-np.sum(targets * np.log(np.clip(probabilities, 1e-7, 1.0)), axis=1)))
+    assert loss == pytest.approx(logged, rel=1e-3)
 
 
 @pytest.mark.slow
