@@ -227,7 +227,7 @@ def _compiled_model(config: TrainConfig, steps_per_epoch: int):
         warmup_steps=steps_per_epoch * config.warmup_epochs,
         alpha=0.001,
     )
-    averaging = {"use_ema": config.ema_momentum > 0, "ema_momentum": config.ema_momentum or 0.99}
+    averaging = {"use_ema": config.ema_momentum > 0, "ema_momentum": config.ema_momentum}
     if config.optimizer == "sgd":
         optimizer = keras.optimizers.SGD(
             schedule, momentum=0.9, nesterov=True, weight_decay=config.weight_decay, **averaging
