@@ -20,7 +20,8 @@ NUMERIC_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "warmup_epochs": (0, None, True),
     "label_smoothing": (0.0, 1.0, True),
     "ema_momentum": (0.0, 1.0, True),  # [0, 1): 1 would never move the average
-    "ferplus_weight": (0.0, 1.0, True),  # [0, 1): 1 would make every target uniform
+    "ferplus_weight": (0.0, 1.0, True),  # 1: the votes alone
+    "teacher_weight": (0.0, 1.0, True),
     "class_weight_power": (0.0, None, True),
     "patience": (1, None, True),
     "seed": (0, 2**32 - 1, True),
@@ -74,8 +75,14 @@ def _add_train_command(commands: Any) -> None:
         default=None,
         help="stop cleanly after the epoch that passes this wall time (resume later)",
     )
+    train.add_argument(
+        "--teacher",
+        nargs="+",
+        default=None,
+        help="distil from these exported models (.tflite or .keras): see --teacher-weight",
+    )
     for field in dataclasses.fields(TrainConfig):
-        if field.name in ("data", "run_dir", "ferplus", "skip_bad_rows"):
+        if field.name in ("data", "run_dir", "ferplus", "skip_bad_rows", "teacher"):
             continue
         default = getattr(defaults, field.name)
         kind = type(default) if default is not None else str

@@ -15,6 +15,9 @@ A run directory holds::
     history.csv     per epoch (Keras' numbering, from 0): loss, accuracy, val_*, learning rate, seconds
     tensorboard/    TensorBoard logs (when TensorFlow is available)
 
+With ``--teacher``, ``teacher.json`` records the SHA-256 of each teacher file; a resumed run refuses
+teachers that changed, since its targets would change with them.
+
 A run directory written before ``backup/`` existed resumes from ``last.keras``; its ``history.csv`` is
 rewritten once into the columns above (same values; epochs renumbered from 0).
 """
@@ -69,6 +72,12 @@ class TrainConfig:
     # Polyak averaging: above 0, validation, best.keras and last.keras use the exponential moving average
     # of the weights (this momentum per step; 0.999 averages over about 1000 steps). 0 = off.
     ema_momentum: float = 0.0
+    # Knowledge distillation: exported models (.tflite or .keras) whose mean probabilities, over the
+    # members and each image's mirror, become this share of every training target (the rest is the
+    # data's target: the label, or the FER+ votes). The teachers predict once, on the unaugmented
+    # training images, before the first epoch.
+    teacher: list[str] | None = None
+    teacher_weight: float = 0.5
     skip_bad_rows: bool = False
 
 
@@ -159,6 +168,7 @@ class _RunDir:
         self.config, self.state = root / "config.json", root / "state.json"
         self.last, self.best, self.backup = root / "last.keras", root / "best.keras", root / "backup"
         self.history, self.tensorboard = root / "history.csv", root / "tensorboard"
+        self.teachers = root / "teacher.json"
 
     def start(self, config: TrainConfig, resume: bool) -> dict:
         """Check that the run can start or resume; return its state.
@@ -184,6 +194,22 @@ class _RunDir:
             diff = {k: (saved.get(k), v) for k, v in dataclasses.asdict(config).items() if saved.get(k) != v}
             raise ValueError(f"{self.root}: resume with a different config (saved, given): {diff}")
         return json.loads(self.state.read_text())
+
+    def check_teachers(self, digests: dict[str, str]) -> None:
+        """Record the teachers' digests in a new run; in a resumed run, refuse teachers that changed.
+
+        Raises:
+            ValueError: a teacher file differs from the one the run started with.
+        """
+        if not self.teachers.exists():
+            _atomic_json(self.teachers, digests)
+            return
+        saved = json.loads(self.teachers.read_text())
+        changed = sorted(path for path in digests if saved.get(path) != digests[path])
+        if changed:
+            raise ValueError(
+                f"{self.root}: teacher file(s) changed since the run started: {', '.join(changed)}"
+            )
 
     def upgrade_old_history(self) -> None:
         """Rewrite a history.csv of the training code before Keras' CSVLogger (epochs from 1, other column
@@ -379,8 +405,12 @@ def train(config: TrainConfig, resume: bool = False, max_minutes: float | None =
         raise ValueError(f"unknown mixed_precision {config.mixed_precision!r}; use auto, bfloat16 or off")
     if config.ferplus_weight < 1.0 and not config.ferplus:
         raise ValueError("--ferplus-weight below 1 needs --ferplus (the FER+ vote file)")
+    if config.teacher_weight != TrainConfig.teacher_weight and not config.teacher:
+        raise ValueError("--teacher-weight needs --teacher (the teacher models)")
     run = _RunDir(Path(config.run_dir))
     state = run.start(config, resume)
+    if config.teacher:
+        run.check_teachers({path: _sha256(path) for path in config.teacher})
     if state.get("finished"):
         print(f"{run.root}: run already finished (best PublicTest accuracy {state['best_val_accuracy']:.4f})")
         return run.best
@@ -442,10 +472,61 @@ def _datasets(config: TrainConfig, epoch: int) -> tuple[Any, tuple[np.ndarray, n
         sample_weights = np.array([per_class[c] for c in range(NUM_EMOTIONS)], dtype=np.float32)[
             train_set.labels
         ]
-    batches = _training_batches(
-        train_set.images, train_set.targets(), sample_weights, config.batch_size, config.seed
-    )
+    targets = _distilled(config, train_set) if config.teacher else train_set.targets()
+    batches = _training_batches(train_set.images, targets, sample_weights, config.batch_size, config.seed)
     batches.epoch = epoch
     batches.order = np.random.default_rng((config.seed, epoch)).permutation(len(train_set))
     val_targets = val_set.targets() if config.ferplus_weight >= 1.0 else val_set.one_hot()
     return batches, (_as_model_input(val_set.images), val_targets)
+
+
+def _distilled(config: TrainConfig, train_set: Any) -> np.ndarray:
+    """The training targets blended with the teachers' probabilities (``config.teacher_weight``)."""
+    taught = teacher_probabilities(config.teacher, train_set.images)
+    agreement = float((taught.argmax(axis=1) == train_set.labels).mean())
+    print(
+        f"teachers {', '.join(config.teacher)}: agree with {agreement:.1%} of the training labels; "
+        f"targets are {config.teacher_weight:g} x their probabilities + {1 - config.teacher_weight:g} x "
+        "the data's target",
+        flush=True,
+    )
+    weight = config.teacher_weight
+    return (weight * taught + (1.0 - weight) * train_set.targets()).astype(np.float32)
+
+
+def _sha256(path: str) -> str:
+    """The SHA-256 of a file, read in blocks.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def teacher_probabilities(paths: list[str], images: np.ndarray) -> np.ndarray:
+    """The mean probabilities of the teacher models over ``images`` (uint8 (N, 48, 48)) and their mirror
+    images: the distillation targets (float32 (N, 7), rows summing to 1).
+
+    Raises:
+        ModelLoadError: a teacher is not a usable model.
+        ValueError: a teacher returns probabilities that are not finite or do not sum to 1.
+    """
+    from training.evaluate import predict_probabilities
+
+    total = np.zeros((len(images), NUM_EMOTIONS), np.float64)
+    mirrored = np.ascontiguousarray(images[:, :, ::-1])
+    for path in paths:
+        for view in (images, mirrored):
+            probabilities = predict_probabilities(path, view).astype(np.float64)
+            sums = probabilities.sum(axis=1)
+            if not np.isfinite(probabilities).all() or not np.allclose(sums, 1.0, atol=1e-2):
+                raise ValueError(f"teacher {path} does not return probabilities (rows must sum to 1)")
+            total += probabilities
+    total /= total.sum(axis=1, keepdims=True)
+    return total.astype(np.float32)

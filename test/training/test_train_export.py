@@ -489,3 +489,63 @@ def test_cli_reports_bad_input_in_one_line(tmp_path: Path) -> None:
     )
     assert no_card.returncode == 2 and f"{bare}.json: no model card to update" in no_card.stderr
     assert not (tmp_path / "eval").exists()  # refused before evaluating anything
+
+
+@pytest.mark.slow
+def test_distillation_blends_the_teachers_probabilities_into_the_targets(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    """--teacher: every training target is W x the teachers' mean probability (over the members and each
+    image's mirror) + (1 - W) x the label; the run records its teachers and refuses to resume with a
+    changed one; bad teacher options end in one line."""
+    from training.train import TrainConfig, _datasets
+
+    teachers = [
+        REPO_ROOT / "models" / "emotion_model_int8.tflite",
+        REPO_ROOT / "models" / "emotion_model.keras",
+    ]
+    copies = []
+    for teacher in teachers:
+        copies.append(tmp_path / teacher.name)
+        shutil.copy(teacher, copies[-1])
+    data = np.load(tiny_data)
+    train_rows = data["usage"] == 0
+    images, labels = data["images"][train_rows], data["labels"][train_rows]
+    views = [images, images[:, :, ::-1]]
+    expected = np.mean(
+        [
+            EmotionClassifier.load(path).predict(view.astype(np.float32).reshape((-1, *INPUT_SHAPE)))
+            for path in copies
+            for view in views
+        ],
+        axis=0,
+    )
+    expected = 0.7 * expected / expected.sum(axis=1, keepdims=True) + 0.3 * np.eye(7)[labels]
+
+    config = TrainConfig(data=str(tiny_data), run_dir=str(tmp_path / "unused"), batch_size=16)
+    config.teacher, config.teacher_weight, config.class_weight_power = [str(p) for p in copies], 0.7, 0.0
+    batches, _ = _datasets(config, 0)
+    _, targets = batches[0]
+    np.testing.assert_allclose(targets, expected[batches.order[:16]], atol=1e-4)
+    assert not np.allclose(targets, np.eye(7)[labels[batches.order[:16]]], atol=0.05)  # the teachers count
+
+    base = ["--data", tiny_data, "--epochs", "1", "--batch-size", "16", "--warmup-epochs", "0"]
+    recipe = [*base, "--run-dir", tmp_path / "run", "--teacher", *copies, "--teacher-weight", "0.7"]
+    first = run_cli("train", *recipe, "--max-minutes", "0")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "agree with" in first.stdout
+    recorded = json.loads((tmp_path / "run" / "teacher.json").read_text())
+    assert sorted(recorded) == sorted(str(p) for p in copies) and all(len(d) == 64 for d in recorded.values())
+
+    copies[1].write_bytes(copies[1].read_bytes()[:-1])  # the teacher changes under the run
+    changed = run_cli("train", *recipe, "--resume")
+    assert changed.returncode == 2 and "changed since the run started" in changed.stderr
+    assert "Traceback" not in changed.stderr
+
+    no_teacher = run_cli("train", *base, "--run-dir", tmp_path / "other", "--teacher-weight", "0.3")
+    assert no_teacher.returncode == 2 and "--teacher-weight needs --teacher" in no_teacher.stderr
+    (tmp_path / "junk.tflite").write_bytes(b"not a model")
+    junk = run_cli("train", *base, "--run-dir", tmp_path / "junk", "--teacher", tmp_path / "junk.tflite")
+    assert junk.returncode == 2 and "Traceback" not in junk.stderr and "junk.tflite" in junk.stderr
+    weight = run_cli("train", *recipe, "--teacher-weight", "1.5")
+    assert weight.returncode == 2 and "--teacher-weight must be <= 1.0" in weight.stderr
