@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from emotion_recognition.spec import INPUT_SHAPE, NUM_EMOTIONS
-from training.data import PUBLIC_TEST, TRAINING, load_dataset
+from training.data import PUBLIC_TEST, TRAINING, FerDataset, load_dataset
 
 
 @dataclass
@@ -480,7 +480,7 @@ def _datasets(config: TrainConfig, epoch: int) -> tuple[Any, tuple[np.ndarray, n
     return batches, (_as_model_input(val_set.images), val_targets)
 
 
-def _distilled(config: TrainConfig, train_set: Any) -> np.ndarray:
+def _distilled(config: TrainConfig, train_set: FerDataset) -> np.ndarray:
     """The training targets blended with the teachers' probabilities (``config.teacher_weight``)."""
     taught = teacher_probabilities(config.teacher, train_set.images)
     agreement = float((taught.argmax(axis=1) == train_set.labels).mean())
