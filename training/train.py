@@ -195,13 +195,14 @@ class _RunDir:
             raise ValueError(f"{self.root}: resume with a different config (saved, given): {diff}")
         return json.loads(self.state.read_text())
 
-    def check_teachers(self, digests: dict[str, str]) -> None:
-        """Record the teachers' digests in a new run; in a resumed run, refuse teachers that changed.
+    def check_teachers(self, digests: dict[str, str], resume: bool) -> None:
+        """Record the teachers' digests when the run starts (replacing those of a start that failed before
+        its first epoch); when it resumes, refuse teachers that changed.
 
         Raises:
             ValueError: a teacher file differs from the one the run started with.
         """
-        if not self.teachers.exists():
+        if not resume or not self.teachers.exists():
             _atomic_json(self.teachers, digests)
             return
         saved = json.loads(self.teachers.read_text())
@@ -410,7 +411,7 @@ def train(config: TrainConfig, resume: bool = False, max_minutes: float | None =
     run = _RunDir(Path(config.run_dir))
     state = run.start(config, resume)
     if config.teacher:
-        run.check_teachers({path: _sha256(path) for path in config.teacher})
+        run.check_teachers({path: _sha256(path) for path in config.teacher}, resume)
     if state.get("finished"):
         print(f"{run.root}: run already finished (best PublicTest accuracy {state['best_val_accuracy']:.4f})")
         return run.best
@@ -519,14 +520,13 @@ def teacher_probabilities(paths: list[str], images: np.ndarray) -> np.ndarray:
     """
     from training.evaluate import predict_probabilities
 
+    both_views = np.concatenate([images, images[:, :, ::-1]])  # each face, then its mirror
     total = np.zeros((len(images), NUM_EMOTIONS), np.float64)
-    mirrored = np.ascontiguousarray(images[:, :, ::-1])
     for path in paths:
-        for view in (images, mirrored):
-            probabilities = predict_probabilities(path, view).astype(np.float64)
-            sums = probabilities.sum(axis=1)
-            if not np.isfinite(probabilities).all() or not np.allclose(sums, 1.0, atol=1e-2):
-                raise ValueError(f"teacher {path} does not return probabilities (rows must sum to 1)")
-            total += probabilities
+        probabilities = predict_probabilities(path, both_views).astype(np.float64)
+        sums = probabilities.sum(axis=1)
+        if not np.isfinite(probabilities).all() or not np.allclose(sums, 1.0, atol=1e-2):
+            raise ValueError(f"teacher {path} does not return probabilities (rows must sum to 1)")
+        total += probabilities[: len(images)] + probabilities[len(images) :]
     total /= total.sum(axis=1, keepdims=True)
     return total.astype(np.float32)

@@ -547,5 +547,8 @@ def test_distillation_blends_the_teachers_probabilities_into_the_targets(
     (tmp_path / "junk.tflite").write_bytes(b"not a model")
     junk = run_cli("train", *base, "--run-dir", tmp_path / "junk", "--teacher", tmp_path / "junk.tflite")
     assert junk.returncode == 2 and "Traceback" not in junk.stderr and "junk.tflite" in junk.stderr
+    mended = run_cli("train", *base, "--run-dir", tmp_path / "junk", "--teacher", copies[0])
+    assert mended.returncode == 0, mended.stderr[-3000:]  # the failed start's teacher is forgotten
+    assert list(json.loads((tmp_path / "junk" / "teacher.json").read_text())) == [str(copies[0])]
     weight = run_cli("train", *recipe, "--teacher-weight", "1.5")
     assert weight.returncode == 2 and "--teacher-weight must be <= 1.0" in weight.stderr
