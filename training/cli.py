@@ -106,6 +106,11 @@ def _add_evaluate_command(commands: Any) -> None:
         action="store_true",
         help="also record the numbers in the model's JSON card (<model>.json)",
     )
+    evaluate.add_argument(
+        "--baseline",
+        default=None,
+        help="a second model to compare with on the same images (McNemar's exact test)",
+    )
 
 
 def _add_export_command(commands: Any) -> None:
@@ -185,6 +190,33 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _comparison_line(comparison: dict) -> str:
+    difference = 100 * (comparison["accuracy"] - comparison["baseline_accuracy"])
+    return (
+        f"  against the baseline {comparison['baseline_accuracy']:.4f} ({difference:+.2f} points): "
+        f"{comparison['only_model_correct']} images only this model gets right, "
+        f"{comparison['only_baseline_correct']} only the baseline; "
+        f"McNemar exact p = {comparison['mcnemar_exact_p']:.3g}"
+    )
+
+
+def _print_evaluation(args: argparse.Namespace, metrics: dict) -> None:
+    print(
+        f"{args.split}: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, "
+        f"ECE {metrics['expected_calibration_error']:.4f} -> {args.out}"
+    )
+    if "comparison" in metrics:
+        print(_comparison_line(metrics["comparison"]))
+    if "ferplus_majority" in metrics:
+        plus = metrics["ferplus_majority"]
+        print(
+            f"{args.split}, FER+ majority labels ({plus['num_images']} images): accuracy "
+            f"{plus['accuracy']:.4f}, macro-F1 {plus['macro_f1']:.4f}"
+        )
+        if "comparison" in plus:
+            print(_comparison_line(plus["comparison"]))
+
+
 def _run(args: argparse.Namespace) -> None:
     if args.command == "train":
         from training.train import train
@@ -203,17 +235,9 @@ def _run(args: argparse.Namespace) -> None:
             ferplus=args.ferplus,
             skip_bad_rows=args.skip_bad_rows,
             update_card=args.update_card,
+            baseline=args.baseline,
         )
-        print(
-            f"{args.split}: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, "
-            f"ECE {metrics['expected_calibration_error']:.4f} -> {args.out}"
-        )
-        if "ferplus_majority" in metrics:
-            plus = metrics["ferplus_majority"]
-            print(
-                f"{args.split}, FER+ majority labels ({plus['num_images']} images): accuracy "
-                f"{plus['accuracy']:.4f}, macro-F1 {plus['macro_f1']:.4f}"
-            )
+        _print_evaluation(args, metrics)
     elif args.command == "recover":
         from training.recover import recover_to_file
 

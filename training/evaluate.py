@@ -158,12 +158,45 @@ def plot_reliability(metrics: dict, path: str | os.PathLike, title: str) -> None
     plt.close(fig)
 
 
+def paired_comparison(labels: np.ndarray, probabilities: np.ndarray, baseline: np.ndarray) -> dict:
+    """Compare two models' predictions on the same images: each one's accuracy, the images that only one
+    of them gets right, and the two-sided p-value of McNemar's exact test (a binomial test on those
+    discordant images: how likely a split at least this uneven is if both models were equally good).
+
+    Args:
+        labels: (N,) true labels.
+        probabilities: (N, 7) output of the model under test.
+        baseline: (N, 7) output of the model it is compared with.
+    """
+    from scipy.stats import binomtest
+
+    if not len(labels) == len(probabilities) == len(baseline) or len(labels) == 0:
+        raise ValueError(
+            "need equal, non-zero numbers of labels and of both models' predictions, "
+            f"got {len(labels)}, {len(probabilities)} and {len(baseline)}"
+        )
+    correct = probabilities.argmax(axis=1) == labels
+    baseline_correct = baseline.argmax(axis=1) == labels
+    only_model = int((correct & ~baseline_correct).sum())
+    only_baseline = int((baseline_correct & ~correct).sum())
+    discordant = only_model + only_baseline
+    return {
+        "num_images": int(len(labels)),
+        "accuracy": float(correct.mean()),
+        "baseline_accuracy": float(baseline_correct.mean()),
+        "only_model_correct": only_model,
+        "only_baseline_correct": only_baseline,
+        "mcnemar_exact_p": float(binomtest(only_model, discordant).pvalue) if discordant else 1.0,
+    }
+
+
 def ferplus_majority_metrics(
     votes_path: str | os.PathLike,
     data: FerDataset,
     rows: np.ndarray,
     probabilities: np.ndarray,
     skip_bad_rows: bool = False,
+    baseline: np.ndarray | None = None,
 ) -> dict:
     """Metrics against the FER+ majority vote, on the rows of one split that have such a label.
 
@@ -171,6 +204,7 @@ def ferplus_majority_metrics(
         votes_path: FER+ ``fer2013new.csv``, row-aligned with the full FER2013 data set ``data``.
         rows: bool mask over ``data`` selecting the split that ``probabilities`` belong to.
         probabilities: (rows.sum(), 7) model output for those rows.
+        baseline: (rows.sum(), 7) output of a second model: adds ``comparison`` (:func:`paired_comparison`).
     """
     votes, valid = load_aligned_ferplus_votes(votes_path, data, skip_bad_rows)
     labels, has_label = ferplus_majority_labels(votes)
@@ -181,6 +215,8 @@ def ferplus_majority_metrics(
         )
     metrics = compute_metrics(labels[rows][keep], probabilities[keep])
     metrics["rows"] = "unique FER+ majority vote that is one of the 7 FER2013 emotions"
+    if baseline is not None:
+        metrics["comparison"] = paired_comparison(labels[rows][keep], probabilities[keep], baseline[keep])
     return metrics
 
 
@@ -227,6 +263,7 @@ def evaluate_to_folder(
     ferplus: str | None = None,
     skip_bad_rows: bool = False,
     update_card: bool = False,
+    baseline: str | os.PathLike | None = None,
 ) -> dict:
     """Evaluate ``model_path`` on one split of the data; writes ``metrics_<split>.json``,
     ``confusion_<split>.png`` and ``reliability_<split>.png`` into ``out_dir`` and returns the metrics.
@@ -235,7 +272,9 @@ def evaluate_to_folder(
     hold ``ferplus_majority``: the same model against the FER+ majority vote, on the split's rows whose
     majority is unique and one of the seven emotions (plus ``confusion_<split>_ferplus.png``).
     With ``update_card`` the headline numbers are also recorded in the model's JSON card
-    (``<model file>.json``, written by export) under ``metrics.<split>``.
+    (``<model file>.json``, written by export) under ``metrics.<split>``. With ``baseline`` (a second
+    model) the metrics also hold ``comparison`` (:func:`paired_comparison`), and so does
+    ``ferplus_majority``: whether the model is better than the baseline on these very images.
     """
     split_id = parse_split(split)
     split_name = SPLIT_NAMES[split_id]
@@ -247,7 +286,11 @@ def evaluate_to_folder(
     if not rows.any():
         raise ValueError(f"{data_path}: no {split_name} rows")
     probabilities = predict_probabilities(model_path, data.images[rows])
+    baseline_probabilities = None if baseline is None else predict_probabilities(baseline, data.images[rows])
     metrics = compute_metrics(data.labels[rows], probabilities)
+    if baseline_probabilities is not None:
+        comparison = paired_comparison(data.labels[rows], probabilities, baseline_probabilities)
+        metrics["comparison"] = {"baseline": str(baseline), **comparison}
     metrics.update(
         model=str(model_path),
         split=split_name,
@@ -257,7 +300,7 @@ def evaluate_to_folder(
     )
     if ferplus is not None:
         metrics["ferplus_majority"] = ferplus_majority_metrics(
-            ferplus, data, rows, probabilities, skip_bad_rows
+            ferplus, data, rows, probabilities, skip_bad_rows, baseline_probabilities
         )
     _write_reports(metrics, Path(out_dir), Path(model_path).name, split_name)
     if update_card:

@@ -14,7 +14,7 @@ import pytest
 from emotion_recognition.core.classifier import EmotionClassifier
 from emotion_recognition.spec import EMOTION_LABELS, INPUT_SHAPE
 from test.support.training_cli import REPO_ROOT, run_cli
-from training.evaluate import compute_metrics
+from training.evaluate import compute_metrics, paired_comparison
 from training.export import source_commit
 
 
@@ -188,12 +188,29 @@ def test_train_interrupt_resume_export(tiny_data: Path, tmp_path: Path) -> None:
         "--update-card",
         "--ferplus",
         votes_path,
+        "--baseline",
+        out / "emotion_model.tflite",
     )
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     metrics = json.loads((tmp_path / "eval" / "metrics_PublicTest.json").read_text())
     assert metrics["num_images"] == 28
     plus = metrics["ferplus_majority"]
     assert plus["num_images"] == 26
+    # The comparison with the float model runs both models on the same images.
+    float_model = EmotionClassifier.load(out / "emotion_model.tflite")
+    public = np.load(tiny_data)["usage"] == 1
+    float_predictions = float_model.predict(np.load(tiny_data)["images"][public].reshape((-1, *INPUT_SHAPE)))
+    float_accuracy = (float_predictions.argmax(1) == labels[public]).mean()
+    comparison = metrics["comparison"]
+    assert comparison["baseline"] == str(out / "emotion_model.tflite")
+    assert comparison["accuracy"] == pytest.approx(metrics["accuracy"])
+    assert comparison["baseline_accuracy"] == pytest.approx(float_accuracy)
+    assert comparison["only_model_correct"] - comparison["only_baseline_correct"] == round(
+        28 * (metrics["accuracy"] - float_accuracy)
+    )
+    assert plus["comparison"]["num_images"] == 26
+    assert plus["comparison"]["accuracy"] == pytest.approx(plus["accuracy"])
+    assert "McNemar exact p" in evaluated.stdout
     # Same predictions on the 26 rows whose FER+ majority is the FER2013 label: the confusion matrices agree
     # except for the two rows the benchmark leaves out.
     left_out = np.asarray(metrics["confusion_matrix"]) - np.asarray(plus["confusion_matrix"])
@@ -307,6 +324,29 @@ def test_metrics_on_a_hand_made_example() -> None:
         abs(1.0 - confidence[[0, 1, 3, 4]].mean()) * 4 / 6 + abs(0.0 - confidence[[2, 5]].mean()) * 2 / 6
     )
     assert metrics["expected_calibration_error"] == pytest.approx(expected_ece, abs=1e-6)
+
+
+def test_paired_comparison_is_mcnemars_exact_test_on_the_discordant_images() -> None:
+    # 20 images: both right on 5, both wrong on 3, only the model right on 10, only the baseline on 2.
+    labels = np.zeros(20, np.int64)
+    model_right = np.array([1] * 5 + [0] * 3 + [1] * 10 + [0] * 2, bool)
+    baseline_right = np.array([1] * 5 + [0] * 3 + [0] * 10 + [1] * 2, bool)
+
+    def one_hot(right: np.ndarray, wrong_class: int) -> np.ndarray:
+        return np.eye(7)[np.where(right, 0, wrong_class)]
+
+    comparison = paired_comparison(labels, one_hot(model_right, 3), one_hot(baseline_right, 6))
+
+    assert comparison["accuracy"] == pytest.approx(15 / 20)
+    assert comparison["baseline_accuracy"] == pytest.approx(7 / 20)
+    assert (comparison["only_model_correct"], comparison["only_baseline_correct"]) == (10, 2)
+    # Two-sided exact binomial test of 2 of 12 at p = 1/2: 2 * (C(12,0) + C(12,1) + C(12,2)) / 2^12.
+    assert comparison["mcnemar_exact_p"] == pytest.approx(2 * (1 + 12 + 66) / 4096)
+    # Identical predictions: nothing discordant, no evidence either way.
+    same = paired_comparison(labels, one_hot(model_right, 3), one_hot(model_right, 3))
+    assert same["mcnemar_exact_p"] == 1.0 and same["only_model_correct"] == same["only_baseline_correct"] == 0
+    with pytest.raises(ValueError, match="equal, non-zero"):
+        paired_comparison(labels, one_hot(model_right, 3), one_hot(baseline_right[:5], 6))
 
 
 def test_mirror_averaging_averages_a_face_and_its_mirror() -> None:
