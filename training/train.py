@@ -228,6 +228,26 @@ class _RunDir:
             os.replace(tmp, self.history)
 
 
+def _starting_network(path: str, architecture: str):
+    """The network of ``architecture`` saved in ``path``: a training run's checkpoint, or a model that
+    ``export`` wrote, which wraps its one network in mirror averaging (its head keeps the exported
+    temperature).
+
+    Raises:
+        ValueError: ``path`` holds a network of another architecture, or an ensemble.
+    """
+    import keras
+
+    source = keras.models.load_model(path, compile=False)
+    if source.name == architecture:
+        return source
+    inner = [layer for layer in source.layers if isinstance(layer, keras.Model)]
+    if len(inner) == 1 and inner[0].name == architecture:
+        return inner[0]
+    held = ", ".join(repr(layer.name) for layer in inner) if inner else repr(source.name)
+    raise ValueError(f"--init-from {path} holds {held}, not one {architecture!r} network")
+
+
 def _compiled_model(config: TrainConfig, steps_per_epoch: int):
     """A new network of ``config.architecture`` (weights from ``config.init_from`` if given), compiled with
     the recipe's loss, optimizer and warm-up + cosine schedule.
@@ -241,12 +261,7 @@ def _compiled_model(config: TrainConfig, steps_per_epoch: int):
 
     model = build_model(config.architecture)
     if config.init_from:
-        source = keras.models.load_model(config.init_from, compile=False)
-        if source.name != model.name:
-            raise ValueError(
-                f"--init-from {config.init_from} is a {source.name!r} network, not {model.name!r}"
-            )
-        model.set_weights(source.get_weights())
+        model.set_weights(_starting_network(config.init_from, model.name).get_weights())
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=config.learning_rate * 0.01,
         decay_steps=max(steps_per_epoch * (config.epochs - config.warmup_epochs), 1),

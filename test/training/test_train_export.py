@@ -391,60 +391,40 @@ def test_an_ensemble_averages_its_members_on_each_face_and_its_mirror(tmp_path: 
 
 @pytest.mark.slow
 def test_warm_restart_needs_the_same_architecture(tiny_data: Path, tmp_path: Path) -> None:
+    """--init-from takes a run's checkpoint or an exported (mirror-averaged) model of the same
+    architecture, and refuses another architecture or an ensemble with a clear message."""
     import keras
 
+    from training.export import averaged_network, load_members, with_mirror_averaging
     from training.models import build_model
 
     source = tmp_path / "seed.keras"
     build_model("seed_cnn").save(source)
-    refused = run_cli(
-        "train",
-        "--data",
-        tiny_data,
-        "--run-dir",
-        tmp_path / "run",
-        "--architecture",
-        "compact_fer",
-        "--epochs",
-        "1",
-        "--init-from",
-        source,
-    )
-    assert refused.returncode == 2
-    assert "is a 'seed_cnn' network, not 'compact_fer'" in refused.stderr
-
-    # From a network of the right architecture, training starts from its weights.
     keras.utils.set_random_seed(11)
     start = build_model("compact_fer")
     start_path = tmp_path / "compact.keras"
     start.save(start_path)
-    warm = run_cli(
-        "train",
-        "--data",
-        tiny_data,
-        "--run-dir",
-        tmp_path / "warm",
-        "--architecture",
-        "compact_fer",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "16",
-        "--warmup-epochs",
-        "1",
-        "--learning-rate",
-        "0",
-        "--weight-decay",
-        "0",
-        "--init-from",
-        start_path,
-    )
-    assert warm.returncode == 0, warm.stderr[-3000:]
-    trained = keras.models.load_model(tmp_path / "warm" / "best.keras", compile=False)
-    # With a zero learning rate only the batch-norm statistics move: every kernel is the source's.
-    for before, after in zip(start.get_weights(), trained.get_weights()):
-        if before.ndim == 4:
-            np.testing.assert_allclose(np.asarray(after, np.float32), before, rtol=1e-2, atol=1e-3)
+    exported_path = tmp_path / "exported.keras"
+    with_mirror_averaging(start).save(exported_path)
+    ensemble_path = tmp_path / "ensemble.keras"
+    averaged_network(load_members([start_path, start_path]), mirror_average=True).save(ensemble_path)
+
+    recipe = ["--data", tiny_data, "--architecture", "compact_fer", "--epochs", "1", "--batch-size", "16"]
+    recipe += ["--warmup-epochs", "1", "--learning-rate", "0", "--weight-decay", "0"]
+    for path, held in ((source, "'seed_cnn'"), (ensemble_path, "'member_1', 'member_2'")):
+        refused = run_cli("train", *recipe, "--run-dir", tmp_path / path.stem, "--init-from", path)
+        assert refused.returncode == 2
+        assert f"holds {held}, not one 'compact_fer' network" in refused.stderr
+
+    # From a network of the right architecture, bare or exported, training starts from its weights.
+    for name, path in (("warm", start_path), ("from_export", exported_path)):
+        warm = run_cli("train", *recipe, "--run-dir", tmp_path / name, "--init-from", path)
+        assert warm.returncode == 0, warm.stderr[-3000:]
+        trained = keras.models.load_model(tmp_path / name / "best.keras", compile=False)
+        # With a zero learning rate only the batch-norm statistics move: every kernel is the source's.
+        for before, after in zip(start.get_weights(), trained.get_weights()):
+            if before.ndim == 4:
+                np.testing.assert_allclose(np.asarray(after, np.float32), before, rtol=1e-2, atol=1e-3)
 
 
 @pytest.mark.slow
