@@ -133,6 +133,16 @@ def _averages_probabilities(network) -> bool:
     return isinstance(network.layers[-1], keras.layers.Average)
 
 
+def averaged_members(network) -> list:
+    """The networks whose probabilities ``network`` averages (the inverse of :func:`averaged_network`);
+    a bare network is its own one member."""
+    import keras
+
+    if not _averages_probabilities(network):
+        return [network]
+    return [layer for layer in network.layers if isinstance(layer, keras.Model)]
+
+
 def _export_with_probability_ranges(network, saved_model: str) -> None:
     """Write ``network`` as a SavedModel for int8 conversion, with the int8 range of each probability that
     it averages fixed in advance.

@@ -230,21 +230,19 @@ class _RunDir:
 
 def _starting_network(path: str, architecture: str):
     """The network of ``architecture`` saved in ``path``: a training run's checkpoint, or a model that
-    ``export`` wrote, which wraps its one network in mirror averaging (its head keeps the exported
-    temperature).
+    ``export`` wrote around one such network (its head keeps the exported temperature).
 
     Raises:
         ValueError: ``path`` holds a network of another architecture, or an ensemble.
     """
     import keras
 
-    source = keras.models.load_model(path, compile=False)
-    if source.name == architecture:
-        return source
-    inner = [layer for layer in source.layers if isinstance(layer, keras.Model)]
-    if len(inner) == 1 and inner[0].name == architecture:
-        return inner[0]
-    held = ", ".join(repr(layer.name) for layer in inner) if inner else repr(source.name)
+    from training.export import averaged_members
+
+    members = averaged_members(keras.models.load_model(path, compile=False))
+    if len(members) == 1 and members[0].name == architecture:
+        return members[0]
+    held = ", ".join(repr(member.name) for member in members)
     raise ValueError(f"--init-from {path} holds {held}, not one {architecture!r} network")
 
 
@@ -253,7 +251,7 @@ def _compiled_model(config: TrainConfig, steps_per_epoch: int):
     the recipe's loss, optimizer and warm-up + cosine schedule.
 
     Raises:
-        ValueError: ``init_from`` is a network of another architecture.
+        ValueError: ``init_from`` is not one network of this architecture (another one, or an ensemble).
     """
     import keras
 
