@@ -93,6 +93,16 @@ def averaged_network(members: list, mirror_average: bool):
     return keras.Model(inputs, outputs, name=f"{name}_mirror_avg" if mirror_average else name)
 
 
+def averaged_members(network) -> list:
+    """The networks whose probabilities ``network`` averages (the inverse of :func:`averaged_network`);
+    a bare network is its own one member."""
+    import keras
+
+    if not _averages_probabilities(network):
+        return [network]
+    return [layer for layer in network.layers if isinstance(layer, keras.Model)]
+
+
 def view_logits(network, images: np.ndarray, mirror_average: bool) -> list[np.ndarray]:
     """Log-probabilities of ``network`` for uint8 (N, 48, 48) images: one array per view that the exported
     model averages (the image, and its mirror image with ``mirror_average``)."""
@@ -131,16 +141,6 @@ def _averages_probabilities(network) -> bool:
     import keras
 
     return isinstance(network.layers[-1], keras.layers.Average)
-
-
-def averaged_members(network) -> list:
-    """The networks whose probabilities ``network`` averages (the inverse of :func:`averaged_network`);
-    a bare network is its own one member."""
-    import keras
-
-    if not _averages_probabilities(network):
-        return [network]
-    return [layer for layer in network.layers if isinstance(layer, keras.Model)]
 
 
 def _export_with_probability_ranges(network, saved_model: str) -> None:
